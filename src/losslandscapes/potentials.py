@@ -1,0 +1,181 @@
+"""Loss potentials: batched value and gradient, Hessian, Hessian-vector product, predictions.
+
+A potential has ``P`` (free parameters), ``device``, ``value_and_grad(x[B, P]) -> (f[B], g[B, P])``,
+``hessian(x[P]) -> [P, P]`` and ``hvp(x[P], v[P]) -> [P]``; optimisers never know what they minimise.
+Everything is float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+DTYPE = torch.float64
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device: cuda requested but no CUDA device is available")
+    return torch.device(device)
+
+
+def n_parameters(sizes) -> int:
+    """Weights and biases of a fully connected network with layer sizes ``sizes``."""
+    return int(sum(o * i + o for i, o in zip(sizes[:-1], sizes[1:])))
+
+
+class Potential:
+    """Shared Hessian and Hessian-vector product from ``value`` by automatic differentiation."""
+
+    P: int
+    device: torch.device
+
+    def value(self, x: torch.Tensor) -> torch.Tensor:  # [B, P] -> [B]
+        raise NotImplementedError
+
+    def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            f = self.value(x)
+            (g,) = torch.autograd.grad(f.sum(), x)
+        return f.detach(), g
+
+    def hessian(self, x: torch.Tensor) -> torch.Tensor:
+        """Exact Hessian [P, P] at one point ``x[P]``."""
+        h = torch.func.hessian(lambda q: self.value(q[None])[0])(x.detach())
+        return 0.5 * (h + h.T)
+
+    def hvp(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Hessian-vector product [P] at ``x[P]``."""
+        gradf = torch.func.grad(lambda q: self.value(q[None])[0])
+        return torch.func.jvp(gradf, (x.detach(),), (v,))[1]
+
+
+class MLPLoss(Potential):
+    """Mean cross-entropy of a tanh MLP plus ``lam * sum(w^2)`` (methods.md §1).
+
+    ``sizes`` = (inputs, hidden..., outputs); ``X[N, I]``, ``y[N]`` int; ``free`` boolean over the
+    full parameter layout (weights out x in row-major, then biases, layer by layer) or None.
+    """
+
+    def __init__(self, sizes, X, y, lam: float, free=None, regularise_biases=True, device="cpu"):
+        self.sizes = tuple(int(s) for s in sizes)
+        self.device = resolve_device(device) if isinstance(device, str) else device
+        self.X = torch.as_tensor(np.asarray(X), dtype=DTYPE, device=self.device)
+        self.y = torch.as_tensor(np.asarray(y), dtype=torch.int64, device=self.device)
+        if self.X.shape[1] != self.sizes[0]:
+            raise ValueError(f"data have {self.X.shape[1]} features but the network has {self.sizes[0]} inputs")
+        self.lam = float(lam)
+        self.P_full = n_parameters(self.sizes)
+        free = np.ones(self.P_full, bool) if free is None else np.asarray(free, bool)
+        self.free = free
+        self.P = int(free.sum())
+        self._select = None if free.all() else torch.eye(self.P_full, dtype=DTYPE, device=self.device)[free]
+        reg = []
+        for i, o in zip(self.sizes[:-1], self.sizes[1:]):
+            reg += [np.ones(o * i), np.full(o, 1.0 if regularise_biases else 0.0)]
+        self._reg = torch.as_tensor(np.concatenate(reg)[free], dtype=DTYPE, device=self.device)
+
+    def full(self, x: torch.Tensor) -> torch.Tensor:
+        """Full-layout parameters [B, P_full] (frozen weights 0) from free ones [B, P]."""
+        return x if self._select is None else x @ self._select
+
+    def to_free(self, w: np.ndarray) -> np.ndarray:
+        return np.asarray(w)[..., self.free]
+
+    def to_full(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        out = np.zeros(x.shape[:-1] + (self.P_full,))
+        out[..., self.free] = x
+        return out
+
+    def logits(self, x: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
+        """Output activations [B, N, O] of parameter vectors ``x[B, P]`` on inputs ``X[N, I]``."""
+        X = self.X if X is None else X
+        w = self.full(x)
+        B, off, h = w.shape[0], 0, None
+        n_layers = len(self.sizes) - 1
+        for layer, (i, o) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
+            W = w[:, off : off + o * i].reshape(B, o, i)
+            b = w[:, off + o * i : off + o * i + o]
+            off += o * i + o
+            z = torch.einsum("ni,boi->bno", X, W) if h is None else torch.bmm(h, W.transpose(1, 2))
+            z = z + b[:, None, :]
+            h = torch.tanh(z) if layer < n_layers - 1 else z
+        return h
+
+    def cross_entropy(self, x: torch.Tensor, X=None, y=None) -> torch.Tensor:
+        """Mean cross-entropy [B] (no regularisation) on (X, y), the training data by default."""
+        z = self.logits(x, X)
+        y = self.y if y is None else y
+        picked = z.gather(2, y.expand(z.shape[0], -1)[:, :, None])[:, :, 0]
+        return (torch.logsumexp(z, dim=2) - picked).mean(1)
+
+    def regulariser(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lam * (x * x * self._reg).sum(1)
+
+    def value(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cross_entropy(x) + self.regulariser(x)
+
+    def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss [B] and its analytic gradient [B, P] (hand-written backpropagation)."""
+        w = self.full(x)
+        B, N = w.shape[0], self.X.shape[0]
+        acts, Ws, off = [self.X], [], 0
+        n_layers = len(self.sizes) - 1
+        for layer, (i, o) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
+            W = w[:, off : off + o * i].reshape(B, o, i)
+            b = w[:, off + o * i : off + o * i + o]
+            off += o * i + o
+            a = acts[-1]
+            z = (torch.einsum("ni,boi->bno", a, W) if layer == 0 else torch.bmm(a, W.transpose(1, 2))) + b[:, None, :]
+            Ws.append(W)
+            acts.append(torch.tanh(z) if layer < n_layers - 1 else z)
+        z = acts.pop()
+        lse = torch.logsumexp(z, dim=2, keepdim=True)
+        yb = self.y.expand(B, -1)[:, :, None]
+        ce = (lse[:, :, 0] - z.gather(2, yb)[:, :, 0]).mean(1)
+        delta = torch.exp(z - lse)
+        delta.scatter_add_(2, yb, torch.full_like(yb, -1.0, dtype=delta.dtype))
+        delta /= N
+        grads = []
+        for layer in range(n_layers - 1, -1, -1):
+            a = acts[layer]
+            dW = torch.einsum("bno,ni->boi", delta, a) if layer == 0 else torch.bmm(delta.transpose(1, 2), a)
+            grads.append(delta.sum(1))
+            grads.append(dW.reshape(B, -1))
+            if layer > 0:
+                delta = torch.bmm(delta, Ws[layer]) * (1 - a * a)
+        g = torch.cat(grads[::-1], dim=1)
+        if self._select is not None:
+            g = g @ self._select.T
+        return ce + self.regulariser(x), g + 2 * self.lam * self._reg * x
+
+    def predict_proba(self, x: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+        """Class probabilities [B, N, O]."""
+        return torch.softmax(self.logits(x, X), dim=2)
+
+
+class MullerBrown(Potential):
+    """The Müller-Brown surface (2-D; three minima, two saddles): a test system for pathways."""
+
+    A = (-200.0, -100.0, -170.0, 15.0)
+    a = (-1.0, -1.0, -6.5, 0.7)
+    b = (0.0, 0.0, 11.0, 0.6)
+    c = (-10.0, -10.0, -6.5, 0.7)
+    x0 = (1.0, 0.0, -0.5, -1.0)
+    y0 = (0.0, 0.5, 1.5, 1.0)
+
+    def __init__(self, device="cpu"):
+        self.P = 2
+        self.device = torch.device(device)
+
+    def value(self, q: torch.Tensor) -> torch.Tensor:
+        x, y = q[:, 0], q[:, 1]
+        total = 0.0
+        for A, a, b, c, x0, y0 in zip(self.A, self.a, self.b, self.c, self.x0, self.y0):
+            dx, dy = x - x0, y - y0
+            total = total + A * torch.exp(a * dx * dx + b * dx * dy + c * dy * dy)
+        return total

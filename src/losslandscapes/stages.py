@@ -1,0 +1,252 @@
+"""One function per workflow step: read artefacts, call the science, write artefacts.
+
+Each function takes plain settings and paths; the Snakemake rules call them through ``cli``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import basinhopping, connect, experiments, ljat3
+from .artefacts import ArtefactError, read_parquet, require_columns, write_parquet
+from .config import Connect, Experiment, Minimiser, Search
+from .database import Database
+from .experiments import free_mask, locality_masks
+from .optimize import LBFGSSettings
+from .potentials import MLPLoss, resolve_device
+from .symmetry import NetworkSymmetry
+
+log = logging.getLogger(__name__)
+
+MINIMA_COLUMNS = ["id", "loss", "params", "rms_grad", "min_eig", "n_neg_eig", "sym_class", "found_at_step"]
+TS_COLUMNS = ["id", "loss", "params", "min1", "min2", "neg_eig", "n_neg_eig", "rms_grad", "degenerate", "sym_class"]
+
+
+def experiment_from_dict(d: dict) -> Experiment:
+    d = dict(d)
+    d["hidden"] = tuple(d["hidden"])
+    d["features"] = tuple(d["features"])
+    d["search"] = Search(**d["search"])
+    d["connect"] = Connect(**d["connect"])
+    return Experiment(**d)
+
+
+# -- data ---------------------------------------------------------------------------------------
+def ljat3_dataset(name: str, L: float, ljat3_cfg: dict, seed: int, device: str, output: str) -> dict:
+    """Generate, label and write one LJAT3 data set (methods.md §2)."""
+    s = ljat3.GeneratorSettings(
+        L=float(L), n_starts=int(ljat3_cfg.get("n_starts", 200_000)), seed=int(seed),
+        Z=float(ljat3_cfg.get("Z", ljat3.Z_DEFAULT)), labelling=ljat3_cfg.get("labelling", "lbfgs"),
+        minimiser=LBFGSSettings(**asdict(Minimiser(**(ljat3_cfg.get("minimiser") or {})))),
+    )
+    columns, summary = ljat3.generate(s, device=str(resolve_device(device)))
+    log.info("%s: %s", name, summary)
+    write_parquet(output, pd.DataFrame(columns), {"dataset": name, "generator": s.metadata(), "summary": summary})
+    return summary
+
+
+def experiment_data(exp: Experiment, dataset: dict, source: str | None, out_train: str, out_test: str) -> dict:
+    """Training and testing Parquet of one experiment (methods.md §3-§5)."""
+    if exp.kind == "ljat3":
+        src, src_meta = experiments.ljat3_source(source, exp.features)
+        names = exp.features
+    elif exp.kind == "mnist":
+        src, src_meta = experiments.mnist_source(dataset)
+        names = ()
+    else:
+        src, src_meta = experiments.load_table(dataset)
+        names = tuple(dataset["features"])
+    train, test, summary = experiments.build(exp, src, names)
+    meta = {"experiment": exp.as_dict(), "source": src_meta, "summary": summary}
+    write_parquet(out_train, train, meta)
+    write_parquet(out_test, test, meta)
+    log.info("%s: %s", exp.id, {k: v for k, v in summary.items() if k != "masks"})
+    return summary
+
+
+def load_xy(path: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    df, _ = read_parquet(path)
+    require_columns(df, ["x", "label"], path)
+    return np.stack(df["x"].to_numpy()), df["label"].to_numpy(np.int64), df
+
+
+def free_of(exp: Experiment) -> np.ndarray:
+    return free_mask(exp.sizes, locality_masks(exp.sizes, exp.locality, exp.tie_break))
+
+
+def build_potential(exp: Experiment, train_path: str, device) -> MLPLoss:
+    X, y, _ = load_xy(train_path)
+    return MLPLoss(exp.sizes, X, y, exp.lam, free_of(exp), exp.regularise_biases, device)
+
+
+# -- landscapes -------------------------------------------------------------------------------
+def _open_db(path, settings, exp, pot) -> Database:
+    return Database(path, settings, NetworkSymmetry(exp.sizes, pot.free), exp.search.energy_tol, exp.search.distance_tol)
+
+
+def _minima_table(db: Database, pot: MLPLoss) -> pd.DataFrame:
+    df = db.minima_frame()
+    df["params"] = [pot.to_full(p) for p in df["params"]]
+    return df[MINIMA_COLUMNS]
+
+
+def _ts_table(db: Database, pot: MLPLoss) -> pd.DataFrame:
+    df = db.ts_frame()
+    if df.empty:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(TS_COLUMNS, [
+            "int64", "float64", "object", "int64", "int64", "float64", "int64", "float64", "bool", "int64"])})
+    df["params"] = [pot.to_full(p) for p in df["params"]]
+    return df[TS_COLUMNS]
+
+
+def _landscape_meta(exp: Experiment, pot: MLPLoss, stats: dict) -> dict:
+    return {"experiment": exp.as_dict(), "free_mask": pot.free.astype(int).tolist(),
+            "n_free": pot.P, "stats": {k: v for k, v in stats.items() if k != "seconds"}}
+
+
+def sample_minima(exp: Experiment, train: str, db_path: str, output: str, device: str) -> dict:
+    """Basin-hopping into the database at ``db_path``; export the verified minima."""
+    dev = resolve_device(device)
+    pot = build_potential(exp, train, dev)
+    settings = {"stage": "basinhopping", "experiment": exp.as_dict()}
+    db = _open_db(db_path, settings, exp, pot)
+    stats = basinhopping.run(pot, db, exp.search, exp.seed, dev)
+    table = _minima_table(db, pot)
+    db.close()
+    log.info("%s: %d minima (%d symmetry-distinct), lowest loss %.10f, %.1f s", exp.id, len(table),
+             table["sym_class"].nunique(), table["loss"].min(), stats["seconds"])
+    write_parquet(output, table, _landscape_meta(exp, pot, stats))
+    return stats
+
+
+def find_pathways(exp: Experiment, train: str, bh_minima: str, db_path: str, out_minima: str, out_ts: str,
+                  device: str) -> dict:
+    """Transition states connecting the basin-hopping minima; export minima and TS."""
+    dev = resolve_device(device)
+    pot = build_potential(exp, train, dev)
+    start, _ = read_parquet(bh_minima)
+    require_columns(start, MINIMA_COLUMNS, bh_minima)
+    digest = hashlib.sha256(np.stack(start["params"].to_numpy()).tobytes()).hexdigest()[:16]
+    settings = {"stage": "pathways", "experiment": exp.as_dict(), "start_minima": digest}
+    db = _open_db(db_path, settings, exp, pot)
+    if not db.minima.ids:
+        for r in start.itertuples():
+            db.add_minimum(r.loss, pot.to_free(r.params), r.rms_grad, r.min_eig, r.n_neg_eig, r.found_at_step)
+        db.commit()
+    stats = connect.run(pot, db, exp.connect, exp.search) if exp.transition_states else {"seconds": 0.0}
+    minima, ts = _minima_table(db, pot), _ts_table(db, pot)
+    db.close()
+    meta = _landscape_meta(exp, pot, stats)
+    write_parquet(out_minima, minima, meta)
+    write_parquet(out_ts, ts, meta)
+    return stats
+
+
+def pathsample_export(minima_path: str, ts_path: str, outdir: str) -> None:
+    """PATHSAMPLE ``min.data``, ``ts.data``, ``points.min``, ``points.ts`` (text; frequencies 0)."""
+    from .artefacts import write_text
+
+    minima, meta = read_parquet(minima_path)
+    ts, _ = read_parquet(ts_path)
+    out = Path(outdir)
+    # min.data: energy, log product of frequencies, point-group order, three moments of inertia
+    write_text(out / "min.data", "".join(f"{e:.12f} 0.0 1 1.0 1.0 1.0\n" for e in minima["loss"]))
+    ts_ok = ts[~ts["degenerate"]] if len(ts) else ts
+    write_text(out / "ts.data", "".join(
+        f"{r.loss:.12f} 0.0 1 {r.min1} {r.min2} 1.0 1.0 1.0\n" for r in ts_ok.itertuples()))
+    write_text(out / "points.min", "".join(" ".join(f"{v:.15e}" for v in p) + "\n" for p in minima["params"]))
+    write_text(out / "points.ts", "".join(" ".join(f"{v:.15e}" for v in p) + "\n" for p in ts_ok["params"]))
+
+
+# -- analysis ---------------------------------------------------------------------------------
+def experiment_metrics(exp: Experiment, train: str, test: str, minima: str, output: str, auc: dict) -> None:
+    """Losses and AUCs of every stored minimum (row i of the output = row i of ``minima``)."""
+    from .metrics import minimum_metrics
+
+    pot = build_potential(exp, train, resolve_device("cpu"))
+    tr, _ = read_parquet(train)
+    te, _ = read_parquet(test)
+    mins, _ = read_parquet(minima)
+    require_columns(mins, MINIMA_COLUMNS, minima)
+    params = pot.to_free(np.stack(mins["params"].to_numpy())) if len(mins) else np.zeros((0, pot.P))
+    df = minimum_metrics(pot, params, tr, te, exp.kind, auc)
+    df.insert(0, "id", mins["id"].to_numpy())
+    write_parquet(output, df, {"experiment": exp.id, "auc": auc})
+
+
+def disconnectivity_tree(minima: str, ts: str, output: str, n_levels: int = 25) -> None:
+    """Disconnectivity-graph nodes of one landscape (minima joined by non-degenerate TS)."""
+    from .disconnectivity import tree
+
+    mins, meta = read_parquet(minima)
+    t, _ = read_parquet(ts)
+    t = t[~t["degenerate"].astype(bool)] if len(t) else t
+    pairs = np.stack([t["min1"].to_numpy() - 1, t["min2"].to_numpy() - 1], 1) if len(t) else np.zeros((0, 2), int)
+    nodes = tree(mins["loss"].to_numpy(), t["loss"].to_numpy() if len(t) else np.zeros(0), pairs, n_levels)
+    write_parquet(output, nodes, {"experiment": meta["experiment"]["id"], "n_levels": n_levels})
+
+
+def _landscape_inputs(inputs: dict) -> dict:
+    out = {}
+    for exp_id, paths in inputs.items():
+        minima, meta = read_parquet(paths["minima"])
+        ts, _ = read_parquet(paths["ts"])
+        metrics, _ = read_parquet(paths["metrics"])
+        out[exp_id] = {"exp": meta["experiment"], "minima": minima, "ts": ts, "metrics": metrics}
+    return out
+
+
+def make_tables(tables: dict, inputs: dict, outdir: str) -> None:
+    """Every table of ``tables`` ({name: {title, kind, reference, experiments}}) as Parquet and
+    Markdown, and ``comparison.md`` with the published values beside ours."""
+    from .artefacts import write_text
+    from .tables import comparison, landscape_row, markdown, reference_values
+
+    data = _landscape_inputs(inputs)
+    ref = reference_values()
+    out = Path(outdir)
+    comp_md = ["# Published values beside ours", "",
+               "Paper: Chitturi, Verpoort, Lee, Wales, Mach. Learn.: Sci. Technol. 1 (2020) 023002.",
+               "`min`/`ts` count plain-distinct stationary points (the paper's way); `min_sym`/`ts_sym`",
+               "in the tables count symmetry-distinct ones. Testing loss is the cross-entropy alone.", ""]
+    for name, spec in tables.items():
+        rows = [landscape_row(data[e]["exp"], data[e]["minima"], data[e]["ts"], data[e]["metrics"])
+                for e in spec["experiments"]]
+        df = pd.DataFrame(rows)
+        write_parquet(out / f"{name}.parquet", df, {"table": name, "spec": spec})
+        cols = ["experiment", "n_train", "min", "ts", "min_sym", "ts_sym"] if spec.get("kind") == "counts" else [
+            c for c in df.columns if c not in ("hidden_layers", "widths", "n_train", "ts_degenerate")]
+        if spec.get("kind") == "mnist":
+            cols = [c for c in cols if not c.startswith(("train_gmin", "test_gmin", "ts"))]
+        write_text(out / f"{name}.md", markdown(df[cols], spec.get("title", name)))
+        if spec.get("reference") in ref:
+            comp = comparison(rows, ref[spec["reference"]], spec.get("kind", "landscape"))
+            comp_md.append(markdown(comp, spec.get("title", name)))
+    write_text(out / "comparison.md", "\n".join(comp_md))
+
+
+def make_figure(spec: dict, inputs: dict, output: str) -> None:
+    """One figure: ``spec`` = {type: disconnectivity|boxplot, title, colour, experiments}."""
+    from . import figures
+
+    if spec["type"] == "boxplot":
+        groups = []
+        for exp_id in spec["experiments"]:
+            metrics, _ = read_parquet(inputs[exp_id]["metrics"])
+            exp = read_parquet(inputs[exp_id]["minima"])[1]["experiment"]
+            groups.append((f"{exp['error']:g}", metrics))
+        figures.boxplot_figure(groups, spec.get("title", ""), output)
+        return
+    panels = []
+    for exp_id in spec["experiments"]:
+        nodes, _ = read_parquet(inputs[exp_id]["tree"])
+        metrics, _ = read_parquet(inputs[exp_id]["metrics"])
+        panels.append({"title": exp_id, "nodes": nodes, "metrics": metrics})
+    figures.disconnectivity_figure(panels, spec.get("colour", "test_auc"), spec.get("title", ""), output)

@@ -1,0 +1,97 @@
+"""Hidden-node permutations and tanh sign flips: alignment, aligned distance, canonical form.
+
+Permuting the nodes of a hidden layer (rows of its incoming weights and biases, columns of the
+next layer's weights) or flipping the sign of one node's incoming weights, bias and outgoing
+weights leaves the loss unchanged. Vectors are free-parameter vectors [P] (numpy float64); a
+permutation may exchange only nodes whose frozen-weight patterns are identical.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+FORBIDDEN = 1e200
+
+
+class NoSymmetry:
+    """Plain Euclidean geometry (for potentials without permutational symmetry)."""
+
+    def align(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float]:
+        return np.array(b, dtype=np.float64), float(np.linalg.norm(np.asarray(a) - b))
+
+    def canonical(self, x: np.ndarray) -> np.ndarray:
+        return np.array(x, dtype=np.float64)
+
+
+class NetworkSymmetry:
+    """Symmetry operations of an MLP with layer ``sizes`` and boolean ``free`` (full layout)."""
+
+    def __init__(self, sizes, free: np.ndarray | None = None):
+        self.sizes = tuple(sizes)
+        P_full = sum(o * i + o for i, o in zip(self.sizes[:-1], self.sizes[1:]))
+        self.free = np.ones(P_full, bool) if free is None else np.asarray(free, bool)
+        self._pattern = self._split(self.free.astype(np.float64))  # 1 where free
+
+    def _split(self, w: np.ndarray) -> list[list[np.ndarray]]:
+        layers, off = [], 0
+        for i, o in zip(self.sizes[:-1], self.sizes[1:]):
+            layers.append([w[off : off + o * i].reshape(o, i).copy(), w[off + o * i : off + o * i + o].copy()])
+            off += o * i + o
+        return layers
+
+    def _full(self, x):
+        w = np.zeros(len(self.free))
+        w[self.free] = x
+        return w
+
+    def _free(self, layers):
+        return np.concatenate([np.concatenate([W.ravel(), b]) for W, b in layers])[self.free]
+
+    def _groups(self, layer: int) -> np.ndarray:
+        """Group id per node of hidden layer ``layer``: nodes with identical frozen patterns."""
+        W_in, _ = self._pattern[layer]
+        W_out, _ = self._pattern[layer + 1]
+        keys = [tuple(W_in[j]) + tuple(W_out[:, j]) for j in range(W_in.shape[0])]
+        _, ids = np.unique(np.array(keys), axis=0, return_inverse=True)
+        return ids.ravel()
+
+    def _apply(self, layers, layer, perm, sign):
+        W, b = layers[layer]
+        layers[layer] = [W[perm] * sign[:, None], b[perm] * sign]
+        layers[layer + 1][0] = layers[layer + 1][0][:, perm] * sign[None, :]
+
+    def align(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float]:
+        """``b`` permuted and sign-flipped, layer by layer, to be closest to ``a``; and the distance."""
+        A, Bl = self._split(self._full(a)), self._split(self._full(b))
+        for layer in range(len(self.sizes) - 2):
+            inA = np.column_stack([A[layer][0], A[layer][1]])
+            inB = np.column_stack([Bl[layer][0], Bl[layer][1]])
+            outA, outB = A[layer + 1][0].T, Bl[layer + 1][0].T
+            sa = np.hstack([inA, outA])
+            sb = np.hstack([inB, outB])
+            na, nb = (sa * sa).sum(1), (sb * sb).sum(1)
+            cross = sa @ sb.T
+            plus = na[:, None] + nb[None, :] - 2 * cross
+            minus = na[:, None] + nb[None, :] + 2 * cross
+            cost = np.minimum(plus, minus)
+            g = self._groups(layer)
+            cost[g[:, None] != g[None, :]] = FORBIDDEN
+            rows, perm = linear_sum_assignment(cost)
+            sign = np.where(minus[rows, perm] < plus[rows, perm], -1.0, 1.0)
+            self._apply(Bl, layer, perm, sign)
+        out = self._free(Bl)
+        return out, float(np.linalg.norm(np.asarray(a) - out))
+
+    def canonical(self, x: np.ndarray) -> np.ndarray:
+        """A representative of ``x``'s symmetry orbit: every hidden node's bias made non-negative
+        (first non-zero incoming weight if the bias is 0), nodes sorted by bias within groups."""
+        L = self._split(self._full(x))
+        for layer in range(len(self.sizes) - 2):
+            W, b = L[layer]
+            lead = np.where(b != 0, b, W[np.arange(len(b)), np.argmax(W != 0, axis=1)])
+            sign = np.where(lead < 0, -1.0, 1.0)
+            g = self._groups(layer)
+            perm = np.lexsort((-b * sign, g))
+            self._apply(L, layer, perm, sign[perm])
+        return self._free(L)

@@ -1,0 +1,41 @@
+import json
+import re
+
+from losslandscapes.config import derive_seed
+
+RES = "results"
+ENV = "../../envs/losslandscapes.yaml"
+CLI = "python -m losslandscapes"
+
+
+wildcard_constraints:
+    dataset="|".join(map(re.escape, CFG.ljat3_datasets())) or "NONE",
+    exp="|".join(map(re.escape, CFG.ids())),
+
+
+def kwargs(**kw):
+    """A stage function's keyword arguments as JSON for the command line."""
+    return json.dumps(kw, sort_keys=True, default=str)
+
+
+def exp_dict(wildcards):
+    return CFG.experiment(wildcards.exp).as_dict()
+
+
+def landscape_files(exp_id):
+    d = f"{RES}/landscapes/{exp_id}"
+    files = {"minima": f"{d}/minima.parquet", "ts": f"{d}/ts.parquet", "metrics": f"{d}/metrics.parquet"}
+    if CFG.experiment(exp_id).transition_states:
+        files["tree"] = f"{d}/disconnectivity.parquet"
+    return files
+
+
+def all_outputs():
+    out = [f"{RES}/tables/{name}.parquet" for name in CFG.present(CFG.tables)]
+    out += [f"{RES}/tables/comparison.md"] if CFG.present(CFG.tables) else []
+    out += [f"{RES}/figures/{name}.png" for name in CFG.present(CFG.figures)]
+    for e in CFG.ids(with_ts=True):
+        out += [f"{RES}/landscapes/{e}/pathsample/min.data"]
+    for e in CFG.ids():
+        out += list(landscape_files(e).values())
+    return out

@@ -1,0 +1,56 @@
+rule ljat3_dataset:
+    output:
+        f"{RES}/data/ljat3/{{dataset}}.parquet",
+    params:
+        kwargs=lambda w, output: kwargs(
+            name=w.dataset,
+            L=CFG.datasets[w.dataset]["L"],
+            ljat3_cfg=CFG.ljat3,
+            seed=derive_seed(CFG.seed, w.dataset),
+            device=CFG.device,
+            output=output[0],
+        ),
+    threads: CFG.threads
+    resources:
+        runtime=60,
+        mem_mb=6000,
+    log:
+        f"{RES}/logs/ljat3/{{dataset}}.log",
+    benchmark:
+        f"{RES}/benchmarks/ljat3/{{dataset}}.tsv"
+    conda:
+        ENV
+    shell:
+        "{CLI} ljat3 --threads {threads} --kwargs {params.kwargs:q} > {log} 2>&1"
+
+
+def experiment_source(wildcards):
+    exp = CFG.experiment(wildcards.exp)
+    return [f"{RES}/data/ljat3/{exp.data}.parquet"] if exp.kind == "ljat3" else []
+
+
+rule experiment_data:
+    input:
+        experiment_source,
+    output:
+        train=f"{RES}/experiments/{{exp}}/train.parquet",
+        test=f"{RES}/experiments/{{exp}}/test.parquet",
+    params:
+        kwargs=lambda w, input, output: kwargs(
+            exp=exp_dict(w),
+            dataset=CFG.datasets[CFG.experiment(w.exp).data],
+            source=input[0] if len(input) else None,
+            out_train=output.train,
+            out_test=output.test,
+        ),
+    resources:
+        runtime=10,
+        mem_mb=2000,
+    log:
+        f"{RES}/logs/experiments/{{exp}}.log",
+    benchmark:
+        f"{RES}/benchmarks/experiments/{{exp}}.tsv"
+    conda:
+        ENV
+    shell:
+        "{CLI} experiment --kwargs {params.kwargs:q} > {log} 2>&1"

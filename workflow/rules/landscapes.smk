@@ -1,0 +1,87 @@
+def uses_gpu(wildcards):
+    """MNIST landscapes ask a cluster for a GPU; the code uses it when `device` allows."""
+    return int(CFG.experiment(wildcards.exp).kind == "mnist" and CFG.device != "cpu")
+
+
+rule basinhopping:
+    input:
+        train=f"{RES}/experiments/{{exp}}/train.parquet",
+    output:
+        f"{RES}/landscapes/{{exp}}/bh_minima.parquet",
+    params:
+        kwargs=lambda w, input, output: kwargs(
+            exp=exp_dict(w),
+            train=input.train,
+            db_path=f"{RES}/work/{w.exp}/basinhopping.sqlite",
+            output=output[0],
+            device=CFG.device,
+        ),
+    threads: CFG.threads
+    resources:
+        runtime=600,
+        mem_mb=4000,
+        gpu=uses_gpu,
+    log:
+        f"{RES}/logs/basinhopping/{{exp}}.log",
+    benchmark:
+        f"{RES}/benchmarks/basinhopping/{{exp}}.tsv"
+    conda:
+        ENV
+    shell:
+        "{CLI} basinhopping --threads {threads} --kwargs {params.kwargs:q} > {log} 2>&1"
+
+
+rule pathways:
+    input:
+        train=f"{RES}/experiments/{{exp}}/train.parquet",
+        bh_minima=f"{RES}/landscapes/{{exp}}/bh_minima.parquet",
+    output:
+        minima=f"{RES}/landscapes/{{exp}}/minima.parquet",
+        ts=f"{RES}/landscapes/{{exp}}/ts.parquet",
+    params:
+        kwargs=lambda w, input, output: kwargs(
+            exp=exp_dict(w),
+            train=input.train,
+            bh_minima=input.bh_minima,
+            db_path=f"{RES}/work/{w.exp}/pathways.sqlite",
+            out_minima=output.minima,
+            out_ts=output.ts,
+            device=CFG.device,
+        ),
+    threads: CFG.threads
+    resources:
+        runtime=1440,
+        mem_mb=4000,
+    log:
+        f"{RES}/logs/pathways/{{exp}}.log",
+    benchmark:
+        f"{RES}/benchmarks/pathways/{{exp}}.tsv"
+    conda:
+        ENV
+    shell:
+        "{CLI} pathways --threads {threads} --kwargs {params.kwargs:q} > {log} 2>&1"
+
+
+rule pathsample:
+    input:
+        minima=f"{RES}/landscapes/{{exp}}/minima.parquet",
+        ts=f"{RES}/landscapes/{{exp}}/ts.parquet",
+    output:
+        multiext(f"{RES}/landscapes/{{exp}}/pathsample/", "min.data", "ts.data", "points.min", "points.ts"),
+    params:
+        kwargs=lambda w, input: kwargs(
+            minima_path=input.minima,
+            ts_path=input.ts,
+            outdir=f"{RES}/landscapes/{w.exp}/pathsample",
+        ),
+    resources:
+        runtime=10,
+        mem_mb=2000,
+    log:
+        f"{RES}/logs/pathsample/{{exp}}.log",
+    benchmark:
+        f"{RES}/benchmarks/pathsample/{{exp}}.tsv"
+    conda:
+        ENV
+    shell:
+        "{CLI} pathsample --kwargs {params.kwargs:q} > {log} 2>&1"
