@@ -9,8 +9,9 @@ min_version("9.0")
 
 SRC = os.path.join(workflow.basedir, "src")
 sys.path.insert(0, SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (SRC, os.environ.get("PYTHONPATH", "")) if p
+# jobs find the package in this checkout (also inside --sdm conda environments)
+shell.prefix(
+    f"set -euo pipefail; export PYTHONPATH='{SRC}'${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
 )
 
 from losslandscapes.config import resolve  # noqa: E402
@@ -20,7 +21,9 @@ configfile: "config.yaml"
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
-CFG = resolve(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
+CFG = resolve(
+    config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")
+)
 
 
 include: "workflow/rules/common.smk"
@@ -30,6 +33,6 @@ include: "workflow/rules/analysis.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_outputs(),
-    default_target: True

@@ -5,6 +5,16 @@ rule metrics:
         minima=f"{RES}/landscapes/{{exp}}/minima.parquet",
     output:
         f"{RES}/landscapes/{{exp}}/metrics.parquet",
+    log:
+        f"{RES}/logs/metrics/{{exp}}.log",
+    benchmark:
+        f"{RES}/benchmarks/metrics/{{exp}}.tsv"
+    conda:
+        ENV
+    threads: CFG.threads
+    resources:
+        runtime=30,
+        mem_mb=4000,
     params:
         kwargs=lambda w, input, output: kwargs(
             exp=exp_dict(w),
@@ -14,18 +24,8 @@ rule metrics:
             output=output[0],
             auc=CFG.auc,
         ),
-    threads: CFG.threads
-    resources:
-        runtime=30,
-        mem_mb=4000,
-    log:
-        f"{RES}/logs/metrics/{{exp}}.log",
-    benchmark:
-        f"{RES}/benchmarks/metrics/{{exp}}.tsv"
-    conda:
-        ENV
     shell:
-        "{CLI} metrics --threads {threads} --kwargs {params.kwargs:q} > {log} 2>&1"
+        "python -m losslandscapes metrics --threads {threads} --kwargs {params.kwargs:q} > {log} 2>&1"
 
 
 rule disconnectivity:
@@ -34,81 +34,89 @@ rule disconnectivity:
         ts=f"{RES}/landscapes/{{exp}}/ts.parquet",
     output:
         f"{RES}/landscapes/{{exp}}/disconnectivity.parquet",
-    params:
-        kwargs=lambda w, input, output: kwargs(
-            minima=input.minima, ts=input.ts, output=output[0], n_levels=CFG.levels
-        ),
-    resources:
-        runtime=10,
-        mem_mb=2000,
     log:
         f"{RES}/logs/disconnectivity/{{exp}}.log",
     benchmark:
         f"{RES}/benchmarks/disconnectivity/{{exp}}.tsv"
     conda:
         ENV
+    resources:
+        runtime=10,
+        mem_mb=2000,
+    params:
+        kwargs=lambda w, input, output: kwargs(
+            minima=input.minima, ts=input.ts, output=output[0], n_levels=CFG.levels
+        ),
     shell:
-        "{CLI} disconnectivity --kwargs {params.kwargs:q} > {log} 2>&1"
-
-
-def spec_inputs(specs, name):
-    return {e: landscape_files(e) for e in CFG.present(specs)[name]["experiments"]}
-
-
-def flat_inputs(specs, names):
-    return sorted({p for n in names for files in spec_inputs(specs, n).values() for p in files.values()})
+        "python -m losslandscapes disconnectivity --kwargs {params.kwargs:q} > {log} 2>&1"
 
 
 rule tables:
     input:
         lambda w: flat_inputs(CFG.tables, CFG.present(CFG.tables)),
     output:
-        report(f"{RES}/tables/comparison.md", caption="../report/comparison.rst", category="Tables"),
+        report(
+            f"{RES}/tables/comparison.md",
+            caption="../report/comparison.rst",
+            category="Tables",
+        ),
         [f"{RES}/tables/{name}.parquet" for name in CFG.present(CFG.tables)],
         [
-            report(f"{RES}/tables/{name}.md", caption="../report/table.rst", category="Tables")
+            report(
+                f"{RES}/tables/{name}.md",
+                caption="../report/table.rst",
+                category="Tables",
+            )
             for name in CFG.present(CFG.tables)
         ],
-    params:
-        kwargs=lambda w: kwargs(
-            tables=CFG.present(CFG.tables),
-            inputs={e: f for n in CFG.present(CFG.tables) for e, f in spec_inputs(CFG.tables, n).items()},
-            outdir=f"{RES}/tables",
-        ),
-    resources:
-        runtime=10,
-        mem_mb=2000,
     log:
         f"{RES}/logs/tables.log",
     benchmark:
         f"{RES}/benchmarks/tables.tsv"
     conda:
         ENV
+    resources:
+        runtime=10,
+        mem_mb=2000,
+    params:
+        kwargs=lambda w: kwargs(
+            tables=CFG.present(CFG.tables),
+            inputs={
+                e: f
+                for n in CFG.present(CFG.tables)
+                for e, f in spec_inputs(CFG.tables, n).items()
+            },
+            outdir=f"{RES}/tables",
+        ),
     shell:
-        "{CLI} tables --kwargs {params.kwargs:q} > {log} 2>&1"
+        "python -m losslandscapes tables --kwargs {params.kwargs:q} > {log} 2>&1"
 
 
 rule figure:
     input:
         lambda w: flat_inputs(CFG.figures, [w.figure]),
     output:
-        report(f"{RES}/figures/{{figure}}.png", caption="../report/figure.rst", category="Figures"),
+        report(
+            f"{RES}/figures/{{figure}}.png",
+            caption="../report/figure.rst",
+            category="Figures",
+        ),
+    log:
+        f"{RES}/logs/figures/{{figure}}.log",
+    benchmark:
+        f"{RES}/benchmarks/figures/{{figure}}.tsv"
     wildcard_constraints:
         figure="|".join(CFG.present(CFG.figures)) or "NONE",
+    conda:
+        ENV
+    resources:
+        runtime=10,
+        mem_mb=2000,
     params:
         kwargs=lambda w, output: kwargs(
             spec=CFG.present(CFG.figures)[w.figure],
             inputs=spec_inputs(CFG.figures, w.figure),
             output=output[0],
         ),
-    resources:
-        runtime=10,
-        mem_mb=2000,
-    log:
-        f"{RES}/logs/figures/{{figure}}.log",
-    benchmark:
-        f"{RES}/benchmarks/figures/{{figure}}.tsv"
-    conda:
-        ENV
     shell:
-        "{CLI} figure --kwargs {params.kwargs:q} > {log} 2>&1"
+        "python -m losslandscapes figure --kwargs {params.kwargs:q} > {log} 2>&1"

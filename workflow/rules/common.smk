@@ -5,7 +5,6 @@ from losslandscapes.config import derive_seed
 
 RES = "results"
 ENV = "../../envs/losslandscapes.yaml"
-CLI = "python -m losslandscapes"
 
 
 wildcard_constraints:
@@ -24,7 +23,11 @@ def exp_dict(wildcards):
 
 def landscape_files(exp_id):
     d = f"{RES}/landscapes/{exp_id}"
-    files = {"minima": f"{d}/minima.parquet", "ts": f"{d}/ts.parquet", "metrics": f"{d}/metrics.parquet"}
+    files = {
+        "minima": f"{d}/minima.parquet",
+        "ts": f"{d}/ts.parquet",
+        "metrics": f"{d}/metrics.parquet",
+    }
     if CFG.experiment(exp_id).transition_states:
         files["tree"] = f"{d}/disconnectivity.parquet"
     return files
@@ -39,3 +42,28 @@ def all_outputs():
     for e in CFG.ids():
         out += list(landscape_files(e).values())
     return out
+
+
+def experiment_source(wildcards):
+    exp = CFG.experiment(wildcards.exp)
+    return [f"{RES}/data/ljat3/{exp.data}.parquet"] if exp.kind == "ljat3" else []
+
+
+def uses_gpu(wildcards):
+    """MNIST landscapes ask a cluster for a GPU; the code uses it when `device` allows."""
+    return int(CFG.experiment(wildcards.exp).kind == "mnist" and CFG.device != "cpu")
+
+
+def spec_inputs(specs, name):
+    return {e: landscape_files(e) for e in CFG.present(specs)[name]["experiments"]}
+
+
+def flat_inputs(specs, names):
+    return sorted(
+        {
+            p
+            for n in names
+            for files in spec_inputs(specs, n).values()
+            for p in files.values()
+        }
+    )

@@ -1,6 +1,16 @@
 rule ljat3_dataset:
     output:
         f"{RES}/data/ljat3/{{dataset}}.parquet",
+    log:
+        f"{RES}/logs/ljat3/{{dataset}}.log",
+    benchmark:
+        f"{RES}/benchmarks/ljat3/{{dataset}}.tsv"
+    conda:
+        ENV
+    threads: CFG.threads
+    resources:
+        runtime=60,
+        mem_mb=6000,
     params:
         kwargs=lambda w, output: kwargs(
             name=w.dataset,
@@ -10,23 +20,8 @@ rule ljat3_dataset:
             device=CFG.device,
             output=output[0],
         ),
-    threads: CFG.threads
-    resources:
-        runtime=60,
-        mem_mb=6000,
-    log:
-        f"{RES}/logs/ljat3/{{dataset}}.log",
-    benchmark:
-        f"{RES}/benchmarks/ljat3/{{dataset}}.tsv"
-    conda:
-        ENV
     shell:
-        "{CLI} ljat3 --threads {threads} --kwargs {params.kwargs:q} > {log} 2>&1"
-
-
-def experiment_source(wildcards):
-    exp = CFG.experiment(wildcards.exp)
-    return [f"{RES}/data/ljat3/{exp.data}.parquet"] if exp.kind == "ljat3" else []
+        "python -m losslandscapes ljat3 --threads {threads} --kwargs {params.kwargs:q} > {log} 2>&1"
 
 
 rule experiment_data:
@@ -35,6 +30,15 @@ rule experiment_data:
     output:
         train=f"{RES}/experiments/{{exp}}/train.parquet",
         test=f"{RES}/experiments/{{exp}}/test.parquet",
+    log:
+        f"{RES}/logs/experiments/{{exp}}.log",
+    benchmark:
+        f"{RES}/benchmarks/experiments/{{exp}}.tsv"
+    conda:
+        ENV
+    resources:
+        runtime=10,
+        mem_mb=2000,
     params:
         kwargs=lambda w, input, output: kwargs(
             exp=exp_dict(w),
@@ -43,14 +47,5 @@ rule experiment_data:
             out_train=output.train,
             out_test=output.test,
         ),
-    resources:
-        runtime=10,
-        mem_mb=2000,
-    log:
-        f"{RES}/logs/experiments/{{exp}}.log",
-    benchmark:
-        f"{RES}/benchmarks/experiments/{{exp}}.tsv"
-    conda:
-        ENV
     shell:
-        "{CLI} experiment --kwargs {params.kwargs:q} > {log} 2>&1"
+        "python -m losslandscapes experiment --kwargs {params.kwargs:q} > {log} 2>&1"

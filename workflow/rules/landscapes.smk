@@ -1,13 +1,19 @@
-def uses_gpu(wildcards):
-    """MNIST landscapes ask a cluster for a GPU; the code uses it when `device` allows."""
-    return int(CFG.experiment(wildcards.exp).kind == "mnist" and CFG.device != "cpu")
-
-
 rule basinhopping:
     input:
         train=f"{RES}/experiments/{{exp}}/train.parquet",
     output:
         f"{RES}/landscapes/{{exp}}/bh_minima.parquet",
+    log:
+        f"{RES}/logs/basinhopping/{{exp}}.log",
+    benchmark:
+        f"{RES}/benchmarks/basinhopping/{{exp}}.tsv"
+    conda:
+        ENV
+    threads: CFG.threads
+    resources:
+        runtime=600,
+        mem_mb=4000,
+        gpu=uses_gpu,
     params:
         kwargs=lambda w, input, output: kwargs(
             exp=exp_dict(w),
@@ -16,19 +22,8 @@ rule basinhopping:
             output=output[0],
             device=CFG.device,
         ),
-    threads: CFG.threads
-    resources:
-        runtime=600,
-        mem_mb=4000,
-        gpu=uses_gpu,
-    log:
-        f"{RES}/logs/basinhopping/{{exp}}.log",
-    benchmark:
-        f"{RES}/benchmarks/basinhopping/{{exp}}.tsv"
-    conda:
-        ENV
     shell:
-        "{CLI} basinhopping --threads {threads} --kwargs {params.kwargs:q} > {log} 2>&1"
+        "python -m losslandscapes basinhopping --threads {threads} --kwargs {params.kwargs:q} > {log} 2>&1"
 
 
 rule pathways:
@@ -38,6 +33,16 @@ rule pathways:
     output:
         minima=f"{RES}/landscapes/{{exp}}/minima.parquet",
         ts=f"{RES}/landscapes/{{exp}}/ts.parquet",
+    log:
+        f"{RES}/logs/pathways/{{exp}}.log",
+    benchmark:
+        f"{RES}/benchmarks/pathways/{{exp}}.tsv"
+    conda:
+        ENV
+    threads: CFG.threads
+    resources:
+        runtime=1440,
+        mem_mb=4000,
     params:
         kwargs=lambda w, input, output: kwargs(
             exp=exp_dict(w),
@@ -48,18 +53,8 @@ rule pathways:
             out_ts=output.ts,
             device=CFG.device,
         ),
-    threads: CFG.threads
-    resources:
-        runtime=1440,
-        mem_mb=4000,
-    log:
-        f"{RES}/logs/pathways/{{exp}}.log",
-    benchmark:
-        f"{RES}/benchmarks/pathways/{{exp}}.tsv"
-    conda:
-        ENV
     shell:
-        "{CLI} pathways --threads {threads} --kwargs {params.kwargs:q} > {log} 2>&1"
+        "python -m losslandscapes pathways --threads {threads} --kwargs {params.kwargs:q} > {log} 2>&1"
 
 
 rule pathsample:
@@ -67,21 +62,27 @@ rule pathsample:
         minima=f"{RES}/landscapes/{{exp}}/minima.parquet",
         ts=f"{RES}/landscapes/{{exp}}/ts.parquet",
     output:
-        multiext(f"{RES}/landscapes/{{exp}}/pathsample/", "min.data", "ts.data", "points.min", "points.ts"),
-    params:
-        kwargs=lambda w, input: kwargs(
-            minima_path=input.minima,
-            ts_path=input.ts,
-            outdir=f"{RES}/landscapes/{w.exp}/pathsample",
+        multiext(
+            f"{RES}/landscapes/{{exp}}/pathsample/",
+            "min.data",
+            "ts.data",
+            "points.min",
+            "points.ts",
         ),
-    resources:
-        runtime=10,
-        mem_mb=2000,
     log:
         f"{RES}/logs/pathsample/{{exp}}.log",
     benchmark:
         f"{RES}/benchmarks/pathsample/{{exp}}.tsv"
     conda:
         ENV
+    resources:
+        runtime=10,
+        mem_mb=2000,
+    params:
+        kwargs=lambda w, input: kwargs(
+            minima_path=input.minima,
+            ts_path=input.ts,
+            outdir=f"{RES}/landscapes/{w.exp}/pathsample",
+        ),
     shell:
-        "{CLI} pathsample --kwargs {params.kwargs:q} > {log} 2>&1"
+        "python -m losslandscapes pathsample --kwargs {params.kwargs:q} > {log} 2>&1"

@@ -1,0 +1,129 @@
+"""Bad input is rejected before any job runs, with a message naming the key or file."""
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from losslandscapes.artefacts import ArtefactError, read_parquet, write_parquet
+from losslandscapes.config import ConfigError, load_yaml, resolve
+from losslandscapes.database import Database, DatabaseError
+from losslandscapes.experiments import build
+from losslandscapes.symmetry import NoSymmetry
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
+BASE = load_yaml(ROOT / "config.yaml")
+
+
+def exp_index(raw, exp_id):
+    return next(i for i, e in enumerate(raw["experiments"]) if e["id"] == exp_id)
+
+
+def set_exp(key, value, exp_id="D1-e0"):
+    def f(raw):
+        raw["experiments"][exp_index(raw, exp_id)][key] = value
+    return f
+
+
+def setter(path, value):
+    def f(raw):
+        d = raw
+        for k in path[:-1]:
+            d = d[k]
+        d[path[-1]] = value
+    return f
+
+
+CASES = {
+    "unknown data set": (set_exp("data", "D9"), "data"),
+    "L <= 0": (setter(["datasets", "D1", "L"], 0), "datasets.D1.L"),
+    "odd n_starts": (setter(["ljat3", "n_starts"], 1001), "ljat3.n_starts"),
+    "n_starts < 2": (setter(["ljat3", "n_starts"], 0), "ljat3.n_starts"),
+    "non-integer seed": (setter(["seed"], "abc"), "seed"),
+    "unknown labelling": (setter(["ljat3", "labelling"], "magic"), "ljat3.labelling"),
+    "error above 100": (set_exp("error", 150), "error"),
+    "k < 1": (set_exp("locality", 0, "D1-h10-k1"), "locality"),
+    "k larger than a layer": (set_exp("locality", 7, "D1-h10-k1"), "locality"),
+    "N larger than the data": (set_exp("n_train", 150000), "n_train"),
+    "widths not positive integers": (set_exp("hidden", [10, 0]), "hidden"),
+    "widths not integers": (set_exp("hidden", [2.5]), "hidden"),
+    "negative lambda": (set_exp("lam", -1e-4), "lam"),
+    "inputs differ from features": (set_exp("inputs", 3), "inputs"),
+    "wrong type": (setter(["search", "chains"], "many"), "search.chains"),
+    "unknown key": (setter(["colour"], "blue"), "colour"),
+    "unknown search key": (setter(["search", "temprature"], 1.0), "temprature"),
+    "unknown preset": (setter(["preset"], "huge"), "preset"),
+    "empty experiment list": (setter(["experiments"], []), "experiments"),
+    "missing IDX directory": (setter(["datasets", "MNIST"], {"kind": "mnist", "source": "idx", "idx_dir": "/no/such/dir"}), "idx_dir"),
+    "unknown id in a table": (setter(["tables", "table1", "experiments"], ["D1-e0", "D1-e7"]), "tables.table1.experiments"),
+    "unknown id in a preset": (setter(["presets", "smoke", "only"], ["D1-nope"]), "only"),
+}
+
+
+def test_default_config_resolves():
+    cfg = resolve(copy.deepcopy(BASE), SCHEMA)
+    assert len(cfg.experiments) == 30 and cfg.preset == "standard"
+    assert {e.id for e in cfg.experiments if not e.transition_states} == {e.id for e in cfg.experiments if e.kind == "mnist"}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_config_names_the_key(name):
+    mutate, key = CASES[name]
+    raw = copy.deepcopy(BASE)
+    if name == "unknown id in a preset":
+        raw["preset"] = "smoke"
+    mutate(raw)
+    with pytest.raises(ConfigError) as err:
+        resolve(raw, SCHEMA)
+    assert key in str(err.value), str(err.value)
+
+
+def test_duplicate_experiment_ids():
+    raw = copy.deepcopy(BASE)
+    raw["experiments"].append(dict(raw["experiments"][0]))
+    with pytest.raises(ConfigError, match=r"id: duplicate experiment id 'D1-e0'"):
+        resolve(raw, SCHEMA)
+
+
+def test_truncated_and_foreign_parquet(tmp_path):
+    good = tmp_path / "a.parquet"
+    write_parquet(good, pd.DataFrame({"x": [1.0, 2.0]}), {"k": 1})
+    bad = tmp_path / "b.parquet"
+    bad.write_bytes(good.read_bytes()[:-20])
+    with pytest.raises(ArtefactError, match="b.parquet"):
+        read_parquet(bad)
+    foreign = tmp_path / "c.parquet"
+    pd.DataFrame({"x": [1.0]}).to_parquet(foreign)
+    with pytest.raises(ArtefactError, match="c.parquet.*metadata"):
+        read_parquet(foreign)
+    with pytest.raises(ArtefactError, match="d.parquet: file not found"):
+        read_parquet(tmp_path / "d.parquet")
+
+
+def test_nan_features_rejected(rng):
+    exp = resolve(copy.deepcopy(BASE)).experiment("D1-e0")
+    Xp = rng.uniform(0, 1, (2000, 2))
+    Xp[17, 1] = np.nan
+    y = rng.integers(0, 4, 2000)
+    with pytest.raises(ArtefactError, match="NaN or infinite features.*row 17"):
+        build(exp, (Xp, y, Xp[:10] * 0 + 1, y[:10]), ("r12", "r13"))
+
+
+def test_corrupted_database(tmp_path):
+    path = tmp_path / "db.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(DatabaseError, match="db.sqlite: corrupted"):
+        Database(path, {"a": 1}, NoSymmetry(), 1e-6, 0.1)
+
+
+def test_database_with_other_settings_is_moved_aside(tmp_path):
+    path = tmp_path / "db.sqlite"
+    db = Database(path, {"a": 1}, NoSymmetry(), 1e-6, 0.1)
+    db.add_minimum(1.0, np.zeros(2), 0.0, 1.0, 0, 0)
+    db.commit()
+    db.close()
+    db = Database(path, {"a": 2}, NoSymmetry(), 1e-6, 0.1)
+    assert not db.minima.ids and (tmp_path / "db.sqlite.stale").exists()

@@ -1,0 +1,51 @@
+import numpy as np
+import torch
+
+from losslandscapes.optimize import CONVERGED, LBFGSPool, LBFGSSettings, minimise
+
+
+def rosenbrock(x):
+    f = (1 - x[:, 0]) ** 2 + 100 * (x[:, 1] - x[:, 0] ** 2) ** 2
+    g = torch.stack([-2 * (1 - x[:, 0]) - 400 * x[:, 0] * (x[:, 1] - x[:, 0] ** 2), 200 * (x[:, 1] - x[:, 0] ** 2)], 1)
+    return f, g
+
+
+def test_rosenbrock_batch_converges_to_minimum(rng):
+    x0 = torch.tensor(rng.uniform(-2, 2, (16, 2)))
+    res = minimise(rosenbrock, x0, LBFGSSettings(memory=5, max_step=0.5, gtol=1e-10))
+    assert (res.status == CONVERGED).all()
+    assert np.allclose(res.x.numpy(), 1.0, atol=1e-7)
+
+
+def test_rows_do_not_depend_on_the_batch(rng):
+    x0 = torch.tensor(rng.uniform(-2, 2, (6, 2)))
+    s = LBFGSSettings(memory=4, max_step=0.3, gtol=1e-9)
+    batch = minimise(rosenbrock, x0, s)
+    for i in range(6):
+        one = minimise(rosenbrock, x0[i : i + 1], s)
+        assert torch.equal(one.x[0], batch.x[i]) and one.iterations[0] == batch.iterations[i]
+
+
+def test_nonfinite_trials_are_rejected_and_counted():
+    def fg(x):  # a quadratic bowl with a non-finite strip where the first step lands (x0 = 0.0707)
+        f = ((x - 2) ** 2).sum(1)
+        f = torch.where((x[:, 0] > 0.05) & (x[:, 0] < 0.08), torch.full_like(f, float("nan")), f)
+        return f, 2 * (x - 2)
+
+    res = minimise(fg, torch.zeros(1, 2, dtype=torch.float64), LBFGSSettings(max_step=1.0, gtol=1e-10))
+    assert res.n_nonfinite >= 1
+    assert res.converged.all() and torch.allclose(res.x, torch.tensor([[2.0, 2.0]], dtype=torch.float64))
+
+
+def test_pool_accepts_rows_while_running():
+    pool = LBFGSPool(rosenbrock, 2, LBFGSSettings(memory=5, max_step=0.5, gtol=1e-8))
+    pool.add(torch.tensor([[-1.0, 1.0]]), ["a"])
+    done = []
+    for i in range(5000):
+        if i == 10:
+            pool.add(torch.tensor([[0.0, 0.0]]), ["b"])
+        done += pool.step()
+        if not len(pool):
+            break
+    assert sorted(d[0] for d in done) == ["a", "b"]
+    assert all(d[4] == CONVERGED for d in done)

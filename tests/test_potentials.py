@@ -1,0 +1,108 @@
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from losslandscapes.experiments import free_mask, locality_masks
+from losslandscapes.potentials import MLPLoss, n_parameters
+from losslandscapes.symmetry import NetworkSymmetry
+
+ARCHS = [((2, 10, 4), None), ((2, 10, 4), 2), ((2, 5, 5, 4), None), ((2, 4, 4, 4, 4), None), ((2, 5, 4), 3)]
+
+
+def make(sizes, k, rng, n=60, lam=1e-3, reg_bias=True):
+    X = rng.uniform(0, 2, (n, sizes[0]))
+    y = rng.integers(0, sizes[-1], n)
+    free = free_mask(sizes, locality_masks(sizes, k)) if k else None
+    return MLPLoss(sizes, X, y, lam, free, reg_bias)
+
+
+def test_parameter_counts():
+    assert [n_parameters(s) for s in ((2, 10, 4), (784, 10, 10), (2, 5, 5, 4), (2, 4, 4, 4, 4))] == [74, 7960, 69, 72]
+
+
+@pytest.mark.parametrize("sizes,k", ARCHS)
+def test_gradient_and_hessian_match_finite_differences(rng, sizes, k):
+    pot = make(sizes, k, rng)
+    x = torch.tensor(rng.normal(size=pot.P))
+    f, g = pot.value_and_grad(x[None])
+    h = 1e-5
+    E = torch.eye(pot.P, dtype=torch.float64)
+    fd_g = (pot.value(x + h * E) - pot.value(x - h * E)) / (2 * h)
+    assert torch.allclose(g[0], fd_g, atol=1e-8)
+    fd_h = (pot.value_and_grad(x + h * E)[1] - pot.value_and_grad(x - h * E)[1]) / (2 * h)
+    assert torch.allclose(pot.hessian(x), 0.5 * (fd_h + fd_h.T), atol=1e-6)
+    v = torch.tensor(rng.normal(size=pot.P))
+    assert torch.allclose(pot.hvp(x, v), pot.hessian(x) @ v, atol=1e-10)
+
+
+def test_loss_definition_by_hand(rng):
+    pot = make((2, 3, 2), None, rng, n=5, lam=0.01)
+    x = rng.normal(size=pot.P)
+    W1, b1, W2, b2 = x[:6].reshape(3, 2), x[6:9], x[9:15].reshape(2, 3), x[15:17]
+    X, y = pot.X.numpy(), pot.y.numpy()
+    z = np.tanh(X @ W1.T + b1) @ W2.T + b2
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    expected = -np.log(p[np.arange(5), y]).mean() + 0.01 * (x**2).sum()
+    assert abs(float(pot.value(torch.tensor(x)[None])[0]) - expected) < 1e-13
+    nob = make((2, 3, 2), None, rng, n=5, lam=0.01, reg_bias=False)
+    nob.X, nob.y = pot.X, pot.y
+    reg = 0.01 * ((x[:6] ** 2).sum() + (x[9:15] ** 2).sum())
+    assert abs(float(nob.value(torch.tensor(x)[None])[0]) - (expected - 0.01 * (x**2).sum() + reg)) < 1e-13
+
+
+@pytest.mark.parametrize("sizes,k", ARCHS)
+def test_batch_equals_one_at_a_time(rng, sizes, k):
+    pot = make(sizes, k, rng)
+    x = torch.tensor(rng.normal(size=(5, pot.P)))
+    f, g = pot.value_and_grad(x)
+    for i in range(5):
+        fi, gi = pot.value_and_grad(x[i : i + 1])
+        assert torch.allclose(fi[0], f[i], rtol=0, atol=1e-14) and torch.allclose(gi[0], g[i], rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("sizes,k", ARCHS)
+def test_permuted_sign_flipped_copy(rng, sizes, k):
+    pot = make(sizes, k, rng)
+    sym = NetworkSymmetry(sizes, pot.free)
+    a = rng.normal(size=pot.P)
+    L = sym._split(sym._full(a))
+    for layer in range(len(sizes) - 2):
+        groups = sym._groups(layer)
+        perm = np.arange(sizes[layer + 1])
+        for gid in np.unique(groups):  # permute within groups of identical frozen patterns
+            idx = np.flatnonzero(groups == gid)
+            perm[idx] = rng.permutation(idx)
+        sym._apply(L, layer, perm, rng.choice([-1.0, 1.0], sizes[layer + 1]))
+    b = sym._free(L)
+    fa, fb = pot.value(torch.tensor(np.stack([a, b])))
+    assert abs(float(fa - fb)) < 1e-12
+    aligned, d = sym.align(a, b)
+    assert d < 1e-10 and np.linalg.norm(a - b) > 0.1
+    assert np.linalg.norm(sym.canonical(a) - sym.canonical(b)) < 1e-10
+
+
+def test_predictions_sum_to_one(rng):
+    pot = make((2, 10, 4), None, rng)
+    p = pot.predict_proba(torch.tensor(rng.normal(size=(3, pot.P))), pot.X)
+    assert torch.allclose(p.sum(2), torch.ones(3, 60, dtype=torch.float64))
+
+
+def test_full_layout_round_trip(rng):
+    pot = make((2, 10, 4), 1, rng)
+    x = rng.normal(size=pot.P)
+    w = pot.to_full(x)
+    assert w.shape == (74,) and (w[~pot.free] == 0).all() and np.array_equal(pot.to_free(w), x)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_matches_cpu(rng):
+    X, y = rng.uniform(0, 2, (500, 784)), rng.integers(0, 10, 500)
+    cpu = MLPLoss((784, 10, 10), X, y, 0.1, device="cpu")
+    gpu = MLPLoss((784, 10, 10), X, y, 0.1, device="cuda")
+    x = torch.tensor(rng.normal(size=(4, cpu.P)) * 0.1)
+    f1, g1 = cpu.value_and_grad(x)
+    f2, g2 = gpu.value_and_grad(x.cuda())
+    assert torch.allclose(f1, f2.cpu(), atol=1e-12) and torch.allclose(g1, g2.cpu(), atol=1e-12)

@@ -1,0 +1,78 @@
+"""The real `snakemake` command on the smoke preset, twice in two directories."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+IGNORE = shutil.ignore_patterns("results", ".snakemake", ".venv", ".git", "__pycache__", "*.egg-info", ".pytest_cache")
+
+
+def run_snakemake(cwd: Path, *args, check=True):
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def checkout(tmp: Path, name: str) -> Path:
+    dest = tmp / name
+    shutil.copytree(ROOT, dest, ignore=IGNORE)
+    return dest
+
+
+def parquet_hashes(root: Path) -> dict:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((root / "results").rglob("*.parquet"))}
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("wf")
+    dirs = [checkout(tmp, name) for name in ("first", "second-checkout")]
+    for d in dirs:
+        run_snakemake(d, "--cores", "2", "--config", "preset=smoke")
+    return dirs
+
+
+@pytest.mark.slow
+def test_smoke_preset_produces_every_table_and_figure(smoke_runs):
+    res = smoke_runs[0] / "results"
+    for name in ("table1", "table3", "table4"):
+        df = pd.read_parquet(res / f"tables/{name}.parquet")
+        assert len(df) >= 1 and {"min", "min_sym"} <= set(df.columns)
+    assert (res / "tables/comparison.md").read_text().count("| D1-e0 |") > 5
+    for fig in ("figure1", "figure2", "figure5", "figure6", "figure8"):
+        png = (res / f"figures/{fig}.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    for f in ("min.data", "ts.data", "points.min", "points.ts"):
+        assert (res / "landscapes/D1-e0/pathsample" / f).exists()
+    minima = pd.read_parquet(res / "landscapes/D1-e0/minima.parquet")
+    assert (minima["n_neg_eig"] == 0).all() and (minima["rms_grad"] <= 1e-7).all()  # smoke: tight_gtol 1e-7
+    ts = pd.read_parquet(res / "landscapes/D1-e0/ts.parquet")
+    assert (ts["n_neg_eig"] == 1).all()
+    data = pd.read_parquet(res / "data/ljat3/D1.parquet")
+    assert len(data) == 4000 and {"r12", "r13", "r23", "label", "energy", "converged", "iterations", "split"} <= set(data.columns)
+
+
+@pytest.mark.slow
+def test_reruns_in_another_directory_are_byte_identical(smoke_runs):
+    a, b = (parquet_hashes(d) for d in smoke_runs)
+    assert a.keys() == b.keys() and len(a) > 20
+    assert a == b
+
+
+@pytest.mark.slow
+def test_bad_config_fails_before_any_job(tmp_path):
+    d = checkout(tmp_path, "bad")
+    proc = run_snakemake(d, "--cores", "1", "--config", "preset=huge", check=False)
+    assert proc.returncode != 0
+    assert "preset: unknown preset 'huge'" in proc.stdout + proc.stderr
+    assert not (d / "results").exists()
