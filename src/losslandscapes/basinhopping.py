@@ -39,10 +39,11 @@ def store_minimum(db, pot, x: torch.Tensor, f: float, rms: float, step: int, sta
     if not (np.isfinite(f) and np.isfinite(x_np).all()):
         stats["nonfinite"] += 1
         return -1
-    plain, _ = db.find_minimum(f, x_np)
+    plain, sym = db.find_minimum(f, x_np)
     if plain is not None:
         return plain
-    min_eig, n_neg = verify_minimum(pot, x)
+    # a symmetry image has the same Hessian spectrum as its class representative
+    min_eig, n_neg = db.minimum_spectrum(sym) if sym is not None else verify_minimum(pot, x)
     if n_neg > 0:
         stats["not_minimum"] += 1
         return -1

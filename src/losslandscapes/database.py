@@ -141,6 +141,10 @@ class Database:
         self.minima.add(i, float(loss), np.asarray(x, np.float64).copy(), sym)
         return i, True
 
+    def minimum_spectrum(self, i: int) -> tuple[float, int]:
+        """(smallest Hessian eigenvalue, negative count) stored for minimum ``i``."""
+        return self.con.execute("SELECT min_eig, n_neg_eig FROM minima WHERE id=?", (i,)).fetchone()
+
     def minimum_class(self, i: int) -> int:
         return self.minima.sym[i - 1]
 

@@ -28,6 +28,6 @@ def lowest_eigenpairs(pot, x: torch.Tensor, k: int = 1, exact_limit: int = EXACT
 
     op = LinearOperator((pot.P, pot.P), matvec=mv, dtype=np.float64)
     v0 = np.random.default_rng(0).standard_normal(pot.P)
-    evals, evecs = eigsh(op, k=k, which="SA", tol=1e-8, v0=v0, maxiter=20 * pot.P)
+    evals, evecs = eigsh(op, k=k, which="SA", tol=1e-6, v0=v0, maxiter=20 * pot.P)
     order = np.argsort(evals)
     return evals[order], evecs[:, order], int((evals < 0).sum())

@@ -1,0 +1,33 @@
+"""Helpers for the hand-run benchmarks: timing and a results file per benchmark."""
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def timed(fn, *args, **kwargs):
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
+
+
+def write(name: str, data: dict) -> Path:
+    """Write ``data`` with machine facts to ``benchmarks/results/{name}.json`` and print it."""
+    RESULTS.mkdir(exist_ok=True)
+    data = {
+        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+                    "torch": torch.__version__, "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        **data,
+    }
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2))
+    print(json.dumps(data, indent=2))
+    return path
