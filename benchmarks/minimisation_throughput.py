@@ -4,11 +4,15 @@ the batched pool versus scipy L-BFGS-B (and pele's L-BFGS when `pele` is importa
     python benchmarks/minimisation_throughput.py [n_starts]
 """
 
+import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
-from common import timed, write
+from common import RESULTS, timed, write
 from scipy.optimize import minimize
 
 from losslandscapes import ljat3
@@ -46,9 +50,18 @@ data = {
     "scipy_seconds": t_scipy, "scipy_per_s": n / t_scipy, "scipy_reached_rms_1e-9": int((rms_scipy <= 1e-9).sum()),
     "speedup_vs_scipy": t_scipy / t_batch,
 }
-try:
-    import pele  # noqa: F401
-    data["pele"] = "installed, but no comparison implemented here"
-except ImportError as err:
-    data["pele"] = f"skipped: pele not importable ({err})"
+# pele lives in its own environment (never a project dependency): PELE_PYTHON=/path/to/python
+pele_python = os.environ.get("PELE_PYTHON")
+if pele_python:
+    starts = RESULTS / "minimisation_starts.npz"
+    np.savez(starts, X=X, y=y, x0=x0, lam=1e-4, gtol=1e-9)
+    proc = subprocess.run([pele_python, str(Path(__file__).parent / "pele_lbfgs.py"), str(starts)],
+                          capture_output=True, text=True, cwd=Path(__file__).parent)
+    if proc.returncode == 0:
+        data["pele"] = json.loads(proc.stdout.strip().splitlines()[-1])
+        data["speedup_vs_pele"] = data["pele"]["seconds"] / t_batch
+    else:
+        data["pele"] = f"skipped: pele run failed: {proc.stderr.strip()[-300:]}"
+else:
+    data["pele"] = "skipped: set PELE_PYTHON to a Python with `pip install pele`"
 write("minimisation_throughput", data)

@@ -10,12 +10,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 ROOT = Path(__file__).resolve().parents[1]
 IGNORE = shutil.ignore_patterns("results", ".snakemake", ".venv", ".git", "__pycache__", "*.egg-info", ".pytest_cache")
 
 
-def run_snakemake(cwd: Path, *args, check=True):
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+def run_snakemake(cwd: Path, *args, check=True, env=None):
+    env = dict(env or os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, env=env, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
@@ -76,3 +78,75 @@ def test_bad_config_fails_before_any_job(tmp_path):
     assert proc.returncode != 0
     assert "preset: unknown preset 'huge'" in proc.stdout + proc.stderr
     assert not (d / "results").exists()
+
+
+@pytest.mark.slow
+def test_smoke_preset_on_a_real_slurm_cluster(smoke_runs, tmp_path):
+    """The smoke preset through --profile workflow/profiles/slurm gives the local run's bytes."""
+    from slurm_cluster import Cluster, ensure_installed
+
+    reason = ensure_installed()
+    if reason:
+        print(f"SKIP reason: {reason}")
+        pytest.skip(reason)
+    d = checkout(tmp_path, "slurm")
+    cluster = Cluster(tmp_path / "cluster")
+    try:
+        cluster.start()
+        proc = run_snakemake(
+            d, "--profile", "workflow/profiles/slurm", "--config", "preset=smoke",
+            "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "5",
+            env=cluster.env, check=False,
+        )
+        if proc.returncode != 0:
+            raise AssertionError(f"{proc.stdout[-3000:]}\n{proc.stderr[-4000:]}\n{cluster.log_tail()}")
+    finally:
+        cluster.stop()
+    assert "sbatch" in proc.stdout + proc.stderr or "SLURM" in proc.stdout + proc.stderr
+    assert parquet_hashes(d) == parquet_hashes(smoke_runs[0])
+
+
+@pytest.mark.slow
+def test_killed_landscape_job_resumes_without_loss(tmp_path):
+    """SIGKILL a basin-hopping job mid-run; the rerun keeps every committed minimum and completes."""
+    import signal
+    import sqlite3
+    import time
+
+    import numpy as np
+    import yaml
+
+    d = checkout(tmp_path, "kill")
+    cfg = yaml.safe_load((d / "config.yaml").read_text())
+    cfg["presets"]["smoke"]["only"] = ["D1-e0"]
+    cfg["presets"]["smoke"]["search"]["steps"] = 12
+    (d / "config.yaml").write_text(yaml.safe_dump(cfg))
+    run_snakemake(d, "--cores", "2", "--config", "preset=smoke", "--until", "experiment_data")
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2", "--config", "preset=smoke"],
+                            cwd=d, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = d / "results/work/D1-e0/basinhopping.sqlite"
+    committed = []
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as con:
+                    committed = con.execute("SELECT id, params FROM minima ORDER BY id").fetchall()
+            except sqlite3.DatabaseError:
+                continue
+            if len(committed) >= 6:
+                break
+    assert proc.poll() is None, "the job finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert len(committed) >= 6
+    assert not (d / "results/landscapes/D1-e0/bh_minima.parquet").exists()
+    run_snakemake(d, "--unlock")
+    run_snakemake(d, "--cores", "2", "--config", "preset=smoke")
+    final = pd.read_parquet(d / "results/landscapes/D1-e0/bh_minima.parquet")
+    for (i, blob), row in zip(committed, final.itertuples()):
+        assert row.id == i and np.array_equal(np.frombuffer(blob, np.float64), np.asarray(row.params))
+    assert len(final) >= len(committed)
+    assert "resuming basin-hopping" in (d / "results/logs/basinhopping/D1-e0.log").read_text()

@@ -8,7 +8,6 @@ Imports nothing heavy: the Snakefile calls it at parse time, before any job runs
 from __future__ import annotations
 
 import copy
-import json
 import math
 import zlib
 from dataclasses import asdict, dataclass, field, fields
@@ -356,9 +355,3 @@ def _specs(cfg: dict, key: str, known_ids: set) -> dict:
             raise ConfigError(f"{key}.{name}.experiments: unknown experiment id(s) {unknown}")
     return specs
 
-
-def to_json(obj) -> str:
-    """Canonical JSON (sorted keys) for settings passed to the CLI and stored in metadata."""
-    if hasattr(obj, "__dataclass_fields__"):
-        obj = asdict(obj)
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))

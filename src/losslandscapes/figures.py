@@ -15,6 +15,11 @@ LABELS = {"train_auc": "training AUC", "test_auc": "testing AUC"}
 def draw_tree(ax, nodes: pd.DataFrame, value: np.ndarray, norm, cmap) -> None:
     """One disconnectivity graph on ``ax``; leaves coloured by ``value`` [n_minima] via cmap."""
     by_id = nodes.set_index("node")
+    if len(nodes) == 1:  # the global minimum is joined to no other minimum yet
+        r = nodes.iloc[0]
+        ax.plot([0, 0], [r.energy + 1e-3, r.energy], color=cmap(norm(value[int(r.minimum)])), lw=1.4)
+        ax.text(0.5, 0.5, "no transition state joins\nthe global minimum yet", transform=ax.transAxes,
+                ha="center", va="center", fontsize=9, color="0.3")
     for r in nodes.itertuples():
         if r.parent >= 0:
             p = by_id.loc[r.parent]
@@ -39,10 +44,11 @@ def disconnectivity_figure(panels: list[dict], colour: str, title: str, output: 
     n = len(panels)
     cols = min(n, 4)
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols + 1, 4.6 * rows), squeeze=False, layout="constrained")
     for ax, p in zip(axes.flat, panels):
         draw_tree(ax, p["nodes"], p["metrics"][colour].to_numpy(float), norm, cmap)
-        ax.set_title(p["title"], fontsize=10)
+        shown = int((p["nodes"]["minimum"] >= 0).sum())
+        ax.set_title(f"{p['title']}\n{shown} of {len(p['metrics'])} minima connected", fontsize=10)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     sm = matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
@@ -53,7 +59,7 @@ def disconnectivity_figure(panels: list[dict], colour: str, title: str, output: 
 
 def boxplot_figure(groups: list[tuple[str, pd.DataFrame]], title: str, output: str) -> None:
     """Box plots of training and testing AUC per group (e.g. per error level)."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True, layout="constrained")
     for ax, col in zip(axes, ("train_auc", "test_auc")):
         ax.boxplot([g[col].dropna().to_numpy() for _, g in groups], tick_labels=[name for name, _ in groups])
         ax.set_title(LABELS[col])

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from . import basinhopping, connect, experiments, ljat3
-from .artefacts import ArtefactError, read_parquet, require_columns, write_parquet
+from .artefacts import read_parquet, require_columns, write_parquet
 from .config import Connect, Experiment, Minimiser, Search
 from .database import Database
 from .experiments import free_mask, locality_masks
@@ -150,19 +149,20 @@ def find_pathways(exp: Experiment, train: str, bh_minima: str, db_path: str, out
 
 
 def pathsample_export(minima_path: str, ts_path: str, outdir: str) -> None:
-    """PATHSAMPLE ``min.data``, ``ts.data``, ``points.min``, ``points.ts`` (text; frequencies 0)."""
-    from .artefacts import write_text
+    """PATHSAMPLE's ``min.data`` and ``ts.data`` (text; log-frequency products 0, point-group order 1,
+    unit moments of inertia) and ``points.min``/``points.ts`` (unformatted direct-access records:
+    one little-endian float64 parameter vector, full layout, per stationary point)."""
+    from .artefacts import atomic_path, write_text
 
-    minima, meta = read_parquet(minima_path)
+    minima, _ = read_parquet(minima_path)
     ts, _ = read_parquet(ts_path)
     out = Path(outdir)
-    # min.data: energy, log product of frequencies, point-group order, three moments of inertia
+    ts_ok = ts[~ts["degenerate"].astype(bool)] if len(ts) else ts
     write_text(out / "min.data", "".join(f"{e:.12f} 0.0 1 1.0 1.0 1.0\n" for e in minima["loss"]))
-    ts_ok = ts[~ts["degenerate"]] if len(ts) else ts
-    write_text(out / "ts.data", "".join(
-        f"{r.loss:.12f} 0.0 1 {r.min1} {r.min2} 1.0 1.0 1.0\n" for r in ts_ok.itertuples()))
-    write_text(out / "points.min", "".join(" ".join(f"{v:.15e}" for v in p) + "\n" for p in minima["params"]))
-    write_text(out / "points.ts", "".join(" ".join(f"{v:.15e}" for v in p) + "\n" for p in ts_ok["params"]))
+    write_text(out / "ts.data", "".join(f"{r.loss:.12f} 0.0 1 {r.min1} {r.min2} 1.0 1.0 1.0\n" for r in ts_ok.itertuples()))
+    for name, frame in (("points.min", minima), ("points.ts", ts_ok)):
+        with atomic_path(out / name) as tmp:
+            tmp.write_bytes(b"".join(np.asarray(p, "<f8").tobytes() for p in frame["params"]))
 
 
 # -- analysis ---------------------------------------------------------------------------------

@@ -1,0 +1,34 @@
+"""pele's C++ L-BFGS on the same [2,10,4] loss and starts (run with a Python that has `pele`;
+NumPy only, no project imports). Usage: PYTHON pele_lbfgs.py starts.npz -> JSON on stdout."""
+
+import json
+import sys
+import time
+
+import numpy as np
+from pele.optimize import lbfgs_cpp
+from pele.potentials import BasePotential
+
+from potential_throughput_numpy import numpy_value_and_grad
+
+
+class Loss(BasePotential):
+    def __init__(self, X, y, lam):
+        self.X, self.y, self.lam = X, y, lam
+
+    def getEnergy(self, w):
+        return numpy_value_and_grad(w, self.X, self.y, (2, 10, 4), self.lam)[0]
+
+    def getEnergyGradient(self, w):
+        return numpy_value_and_grad(w, self.X, self.y, (2, 10, 4), self.lam)
+
+
+d = np.load(sys.argv[1])
+pot = Loss(d["X"], d["y"], float(d["lam"]))
+t0 = time.perf_counter()
+rms = []
+for w in d["x0"]:
+    r = lbfgs_cpp(w.copy(), pot, tol=float(d["gtol"]), M=10, maxstep=0.5, nsteps=50_000)
+    rms.append(float(r.rms))
+t = time.perf_counter() - t0
+print(json.dumps({"seconds": t, "per_s": len(d["x0"]) / t, "reached_tol": int(sum(x <= float(d["gtol"]) for x in rms))}))
