@@ -38,7 +38,7 @@ def fg(w):
 def scipy_all():
     out = []
     for w in x0:
-        r = minimize(fg, w, jac=True, method="L-BFGS-B", options={"gtol": 1e-12, "ftol": 0, "maxiter": 50_000, "maxcor": 10})
+        r = minimize(fg, w, jac=True, method="L-BFGS-B", options={"gtol": 1e-9, "ftol": 0, "maxiter": 50_000, "maxcor": 10})
         out.append(np.linalg.norm(r.jac) / pot.P**0.5)
     return np.array(out)
 
