@@ -26,7 +26,7 @@ X = np.stack([cols["r12"], cols["r13"]], 1)[:1000]
 y = cols["label"][:1000]
 pot = MLPLoss((2, 10, 4), X, y, 1e-4)
 x0 = np.random.default_rng(1).uniform(-1, 1, (n, pot.P))
-settings = LBFGSSettings(memory=10, max_step=0.5, gtol=1e-9, max_iter=50_000)
+settings = LBFGSSettings(memory=10, max_step=0.5, gtol=1e-9, max_iter=20_000)
 res, t_batch = timed(minimise, pot.value_and_grad, torch.tensor(x0), settings, 0)
 
 
@@ -38,7 +38,7 @@ def fg(w):
 def scipy_all():
     out = []
     for w in x0:
-        r = minimize(fg, w, jac=True, method="L-BFGS-B", options={"gtol": 1e-9, "ftol": 0, "maxiter": 50_000, "maxcor": 10})
+        r = minimize(fg, w, jac=True, method="L-BFGS-B", options={"gtol": 1e-9, "maxiter": 20_000, "maxcor": 10})
         out.append(np.linalg.norm(r.jac) / pot.P**0.5)
     return np.array(out)
 

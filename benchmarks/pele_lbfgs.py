@@ -28,7 +28,7 @@ pot = Loss(d["X"], d["y"], float(d["lam"]))
 t0 = time.perf_counter()
 rms = []
 for w in d["x0"]:
-    r = lbfgs_cpp(w.copy(), pot, tol=float(d["gtol"]), M=10, maxstep=0.5, nsteps=50_000)
+    r = lbfgs_cpp(w.copy(), pot, tol=float(d["gtol"]), M=10, maxstep=0.5, nsteps=20_000)
     rms.append(float(r.rms))
 t = time.perf_counter() - t0
 print(json.dumps({"seconds": t, "per_s": len(d["x0"]) / t, "reached_tol": int(sum(x <= float(d["gtol"]) for x in rms))}))
