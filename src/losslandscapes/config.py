@@ -95,7 +95,6 @@ class Experiment:
     regularise_biases: bool
     n_test: int | None
     seed: int
-    group: str | None
     transition_states: bool
     search: Search
     connect: Connect
@@ -333,7 +332,7 @@ def resolve(raw: dict, schema_path: str | Path | None = None) -> Config:
                 id=eid, data=data, kind=kind, error=float(error), hidden=tuple(hidden), n_train=n_train,
                 lam=float(lam), inputs=n_in, outputs=n_out, features=feats, locality=k, tie_break=tie,
                 regularise_biases=bool(e.get("regularise_biases", True)), n_test=e.get("n_test"),
-                seed=int(e.get("seed", derive_seed(seed, eid))), group=e.get("group"),
+                seed=int(e.get("seed", derive_seed(seed, eid))),
                 transition_states=bool(e.get("transition_states", kind != "mnist")), search=search, connect=connect,
             )
         )

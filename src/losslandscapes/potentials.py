@@ -63,8 +63,8 @@ class MLPLoss(Potential):
     def __init__(self, sizes, X, y, lam: float, free=None, regularise_biases=True, device="cpu"):
         self.sizes = tuple(int(s) for s in sizes)
         self.device = resolve_device(device) if isinstance(device, str) else device
-        self.X = torch.as_tensor(np.asarray(X), dtype=DTYPE, device=self.device)
-        self.y = torch.as_tensor(np.asarray(y), dtype=torch.int64, device=self.device)
+        self.X = torch.as_tensor(np.array(X), dtype=DTYPE, device=self.device)
+        self.y = torch.as_tensor(np.array(y), dtype=torch.int64, device=self.device)
         if self.X.shape[1] != self.sizes[0]:
             raise ValueError(f"data have {self.X.shape[1]} features but the network has {self.sizes[0]} inputs")
         self.lam = float(lam)
