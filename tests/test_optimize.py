@@ -49,3 +49,24 @@ def test_pool_accepts_rows_while_running():
             break
     assert sorted(d[0] for d in done) == ["a", "b"]
     assert all(d[4] == CONVERGED for d in done)
+
+
+def test_polish_reaches_the_lbfgs_minimum_and_reports_its_spectrum():
+    """Newton polishing from a loose quench ends where a tight L-BFGS run ends, and the spectrum
+    it reports is that of an independent Hessian at the returned point."""
+    from losslandscapes.hessian import polish_minimum
+    from losslandscapes.potentials import MLPLoss
+
+    rng = np.random.default_rng(3)
+    X = rng.uniform(0, 3, (200, 2))
+    y = (X[:, 0] > X[:, 1]).astype(int) + 2 * (X[:, 0] + X[:, 1] > 3)
+    pot = MLPLoss((2, 4, 4), X, y, 1e-3)
+    x0 = torch.tensor(rng.uniform(-1, 1, (4, pot.P)))
+    loose = minimise(pot.value_and_grad, x0, LBFGSSettings(memory=10, max_step=0.5, gtol=1e-5), 0)
+    tight = minimise(pot.value_and_grad, loose.x, LBFGSSettings(memory=10, max_step=0.5, gtol=1e-10), 0)
+    for b in range(4):
+        r = polish_minimum(pot, loose.x[b], 1e-10)
+        assert r.converged and r.rms <= 1e-10
+        assert abs(r.f - float(tight.f[b])) < 1e-12 and float((r.x - tight.x[b]).norm()) < 1e-6
+        evals = torch.linalg.eigvalsh(pot.hessian(r.x))
+        assert r.n_neg == int((evals < 0).sum()) == 0 and abs(r.min_eig - float(evals[0])) < 1e-12

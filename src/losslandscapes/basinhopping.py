@@ -16,7 +16,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from .hessian import lowest_eigenpairs
+from .hessian import EXACT_LIMIT, lowest_eigenpairs, polish_minimum
 from .optimize import CONVERGED, LBFGSPool, LBFGSSettings, minimise
 
 log = logging.getLogger(__name__)
@@ -32,9 +32,10 @@ def verify_minimum(pot, x: torch.Tensor) -> tuple[float, int]:
     return float(evals[0]), n_neg
 
 
-def store_minimum(db, pot, x: torch.Tensor, f: float, rms: float, step: int, stats: dict) -> int:
+def store_minimum(db, pot, x: torch.Tensor, f: float, rms: float, step: int, stats: dict, spectrum=None) -> int:
     """Id of a tightly converged point after Hessian verification (stored if new); -1 if it is
-    not a minimum or not finite."""
+    not a minimum or not finite. ``spectrum`` = (smallest eigenvalue, negative count) at ``x``
+    when already known."""
     x_np = x.cpu().numpy()
     if not (np.isfinite(f) and np.isfinite(x_np).all()):
         stats["nonfinite"] += 1
@@ -43,35 +44,55 @@ def store_minimum(db, pot, x: torch.Tensor, f: float, rms: float, step: int, sta
     if plain is not None:
         return plain
     # a symmetry image has the same Hessian spectrum as its class representative
-    min_eig, n_neg = db.minimum_spectrum(sym) if sym is not None else verify_minimum(pot, x)
+    if spectrum is None:
+        spectrum = db.minimum_spectrum(sym) if sym is not None else verify_minimum(pot, x)
+    min_eig, n_neg = spectrum
     if n_neg > 0:
         stats["not_minimum"] += 1
         return -1
     return db.add_minimum(f, x_np, rms, min_eig, n_neg, step)[0]
 
 
-def settle(db, pot, x: torch.Tensor, search, step: int, stats: dict, label="quench") -> np.ndarray:
+def polish_and_store(db, pot, x: torch.Tensor, search, step: int, stats: dict) -> int | None:
+    """Tighten a loosely quenched ``x[P]`` to ``tight_gtol`` by exact-Hessian eigenvector-following
+    and store it: its id (-1: not a minimum), or None where that is not available (more than
+    ``EXACT_LIMIT`` parameters) or did not converge, so the caller tightens with L-BFGS."""
+    if pot.P > EXACT_LIMIT:
+        return None
+    r = polish_minimum(pot, x, search.tight_gtol)
+    if not r.converged:
+        stats["polish_failed"] += 1
+        return None
+    return store_minimum(db, pot, r.x, r.f, r.rms, step, stats, (r.min_eig, r.n_neg))
+
+
+def settle(db, pot, x: torch.Tensor, search, step: int, stats: dict, label="quench", quench=True) -> np.ndarray:
     """Ids [B] of the minima that the rows of ``x[B, P]`` reach (-1: unconverged or not a minimum).
 
     A loose quench first; a row that lands on a stored minimum stops there, the others are
-    tightened to ``tight_gtol``, verified and stored.
+    tightened to ``tight_gtol`` (``polish_and_store``, else L-BFGS), verified and stored. Without
+    ``quench`` (transition-state push-offs, whose gradient is already tiny) every row is tightened.
     """
     loose = replace(lbfgs_settings(search), gtol=search.quench_gtol)
-    res = minimise(pot.value_and_grad, x, loose, label=label)
+    res = minimise(pot.value_and_grad, x, loose, label=label) if quench else None
     ids = np.full(len(x), -1, dtype=np.int64)
     todo = []
     for b in range(len(ids)):
-        if int(res.status[b]) != CONVERGED:
+        if quench and int(res.status[b]) != CONVERGED:
             stats["unconverged"] += 1
             continue
-        plain, _ = db.find_minimum(float(res.f[b]), res.x[b].cpu().numpy())
-        if plain is not None:
-            ids[b] = plain
+        xb = res.x[b] if quench else x[b].to(pot.device)
+        plain = db.find_minimum(float(res.f[b]), xb.cpu().numpy())[0] if quench else None
+        if plain is None:
+            plain = polish_and_store(db, pot, xb, search, step, stats)
+        if plain is None:
+            todo.append((b, xb))
         else:
-            todo.append(b)
+            ids[b] = plain
     if todo:
-        tight = minimise(pot.value_and_grad, res.x[todo], lbfgs_settings(search), label=label + " (tighten)")
-        for j, b in enumerate(todo):
+        tight = minimise(pot.value_and_grad, torch.stack([xb for _, xb in todo]), lbfgs_settings(search),
+                         label=label + " (tighten)")
+        for j, (b, _) in enumerate(todo):
             if int(tight.status[j]) != CONVERGED:
                 stats["unconverged"] += 1
                 continue
@@ -80,7 +101,7 @@ def settle(db, pot, x: torch.Tensor, search, step: int, stats: dict, label="quen
 
 
 def new_stats() -> dict:
-    return {"unconverged": 0, "not_minimum": 0, "nonfinite": 0, "revisits": 0, "accepted": 0, "proposed": 0}
+    return {"unconverged": 0, "not_minimum": 0, "nonfinite": 0, "polish_failed": 0, "revisits": 0, "accepted": 0, "proposed": 0}
 
 
 def run(pot, db, search, seed: int, device) -> dict:
@@ -110,8 +131,9 @@ def run(pot, db, search, seed: int, device) -> dict:
             tag = (c, 0, 0)
         finished.extend(pool.add(torch.as_tensor(trial[None], device=device), [tag], search.quench_gtol))
 
-    def complete(c: int, t: int, attempt: int, mid: int, f: float, x: torch.Tensor):
+    def complete(c: int, t: int, attempt: int, mid: int):
         """Chain c finished step t with minimum ``mid`` (-1: none): accept or reject, commit, go on."""
+        f = db.minima.loss[mid - 1] if mid >= 0 else float("nan")
         if t == 0:
             if mid < 0:  # a random start that reached no minimum is redrawn
                 rng = np.random.default_rng([seed, c, 0, attempt + 1])
@@ -150,16 +172,18 @@ def run(pot, db, search, seed: int, device) -> dict:
             attempt = stage // 2
             if status != CONVERGED:
                 stats["unconverged"] += 1
-                complete(c, t, attempt, -1, f, x)
+                complete(c, t, attempt, -1)
             elif stage % 2 == 0:  # loose quench: a known minimum, or tighten
                 plain, _ = db.find_minimum(f, x.cpu().numpy())
-                if plain is not None:
-                    stats["revisits"] += 1
-                    complete(c, t, attempt, plain, db.minima.loss[plain - 1], x)
-                else:
+                stats["revisits"] += plain is not None
+                if plain is None:
+                    plain = polish_and_store(db, pot, x, search, t, stats)
+                if plain is None:
                     finished.extend(pool.add(x[None], [(c, t, stage + 1)], search.tight_gtol))
+                else:
+                    complete(c, t, attempt, plain)
             else:
-                complete(c, t, attempt, store_minimum(db, pot, x, f, rms, t, stats), f, x)
+                complete(c, t, attempt, store_minimum(db, pot, x, f, rms, t, stats))
         if time.monotonic() - last_log > 5:
             last_log = time.monotonic()
             steps = sum(v[0] for v in chains.values())

@@ -43,7 +43,7 @@ def attempt_pair(pot, db, ia: int, ib: int, c, search, stats: dict) -> int:
             stats["hef_unconverged"] += 1
             continue
         starts = torch.stack([r.x + c.push_off * r.vector, r.x - c.push_off * r.vector])
-        ids = settle(db, pot, starts, search, -1, stats, label="push-off")
+        ids = settle(db, pot, starts, search, -1, stats, label="push-off", quench=False)
         if (ids < 0).any():
             stats["pushoff_failed"] += 1
             continue
@@ -85,7 +85,7 @@ class _Graph:
 def run(pot, db, c, search) -> dict:
     """Connect every minimum to the global minimum, then grow; budget from ``c`` (config.Connect)."""
     t0 = time.monotonic()
-    stats = {"hef_unconverged": 0, "pushoff_failed": 0, "unconverged": 0, "not_minimum": 0, "nonfinite": 0}
+    stats = {"hef_unconverged": 0, "pushoff_failed": 0, "unconverged": 0, "not_minimum": 0, "nonfinite": 0, "polish_failed": 0}
     stats.update(db.get("connect_stats", {}))
     canon: dict = {}
     last_log = 0.0

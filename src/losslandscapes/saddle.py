@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .hessian import EXACT_LIMIT, lowest_eigenpairs
+from .hessian import EXACT_LIMIT, ef_step, lowest_eigenpairs
 from .optimize import LBFGSSettings, minimise
 
 
@@ -30,18 +30,11 @@ class SaddleResult:
     cycles: int
 
 
-def _ef_step(b: np.ndarray, F: np.ndarray, uphill: np.ndarray) -> np.ndarray:
-    """Eigenvector-following step components for eigenvalues ``b`` and gradient components ``F``."""
-    b = np.where(np.abs(b) < 1e-12, 1e-12, b)
-    h = 2 * F / (np.abs(b) * (1 + np.sqrt(1 + 4 * F * F / (b * b))))
-    return np.where(uphill, h, -h)
-
-
 def _newton_ef(pot, x, g, c, evals, evecs):
     """Eigenvector-following step in the full eigenbasis: uphill along the lowest mode,
     downhill along all others, capped at ``max_uphill_step``."""
     F = (evecs.T @ g).cpu().numpy()
-    h = _ef_step(evals, F, np.arange(len(evals)) == 0)
+    h = ef_step(evals, F, np.arange(len(evals)) == 0)
     step = evecs @ torch.as_tensor(h, dtype=x.dtype, device=x.device)
     n = float(step.norm())
     return x + step * min(1.0, c.max_uphill_step / max(n, 1e-300))
@@ -50,7 +43,7 @@ def _newton_ef(pot, x, g, c, evals, evecs):
 def _hybrid(pot, x, g, c, lam, v, tangent):
     """Uphill step along the lowest eigenvector ``v``, then L-BFGS in the tangent space."""
     F = float(g @ v)
-    h = float(np.clip(_ef_step(np.array([lam]), np.array([F]), np.array([True]))[0],
+    h = float(np.clip(ef_step(np.array([lam]), np.array([F]), np.array([True]))[0],
                       -c.max_uphill_step, c.max_uphill_step))
     x = x + h * v
 
