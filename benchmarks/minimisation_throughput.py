@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,7 @@ lbfgs = LBFGSSettings(memory=10, max_step=0.5, gtol=GTOL, max_iter=20_000)
 
 def pipeline():
     """Loss values [n] at RMS <= GTOL (NaN: failed), as basinhopping.settle reaches them."""
-    loose = minimise(pot.value_and_grad, torch.tensor(x0), LBFGSSettings(**{**lbfgs.__dict__, "gtol": 1e-5}), 0)
+    loose = minimise(pot.value_and_grad, torch.tensor(x0), replace(lbfgs, gtol=1e-5), 0)
     polished = [polish_minimum(pot, loose.x[b], GTOL) for b in range(n)]
     f = np.array([p.f if p.converged else np.nan for p in polished])
     rest = [b for b, p in enumerate(polished) if not p.converged]  # not yet in a basin: L-BFGS on
