@@ -100,8 +100,11 @@ def settle(db, pot, x: torch.Tensor, search, step: int, stats: dict, label="quen
     return ids
 
 
+SETTLE_COUNTERS = ("unconverged", "not_minimum", "nonfinite", "polish_failed")  # what settle() counts
+
+
 def new_stats() -> dict:
-    return {"unconverged": 0, "not_minimum": 0, "nonfinite": 0, "polish_failed": 0, "revisits": 0, "accepted": 0, "proposed": 0}
+    return dict.fromkeys(SETTLE_COUNTERS + ("revisits", "accepted", "proposed"), 0)
 
 
 def run(pot, db, search, seed: int, device) -> dict:

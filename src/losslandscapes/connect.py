@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from scipy.sparse.csgraph import connected_components, dijkstra
 
-from .basinhopping import settle
+from .basinhopping import SETTLE_COUNTERS, settle
 from .neb import climbing_candidates, n_images, relax_band
 from .saddle import refine
 
@@ -85,7 +85,7 @@ class _Graph:
 def run(pot, db, c, search) -> dict:
     """Connect every minimum to the global minimum, then grow; budget from ``c`` (config.Connect)."""
     t0 = time.monotonic()
-    stats = {"hef_unconverged": 0, "pushoff_failed": 0, "unconverged": 0, "not_minimum": 0, "nonfinite": 0, "polish_failed": 0}
+    stats = dict.fromkeys(("hef_unconverged", "pushoff_failed") + SETTLE_COUNTERS, 0)
     stats.update(db.get("connect_stats", {}))
     canon: dict = {}
     last_log = 0.0
