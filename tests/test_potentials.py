@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from losslandscapes.experiments import free_mask, locality_masks
-from losslandscapes.potentials import MLPLoss, n_parameters
+from losslandscapes.potentials import MLPLoss, Potential, n_parameters
 from losslandscapes.symmetry import NetworkSymmetry
 
 ARCHS = [((2, 10, 4), None), ((2, 10, 4), 2), ((2, 5, 5, 4), None), ((2, 4, 4, 4, 4), None), ((2, 5, 4), 3)]
@@ -34,6 +34,13 @@ def test_gradient_and_hessian_match_finite_differences(rng, sizes, k):
     assert torch.allclose(pot.hessian(x), 0.5 * (fd_h + fd_h.T), atol=1e-6)
     v = torch.tensor(rng.normal(size=pot.P))
     assert torch.allclose(pot.hvp(x, v), pot.hessian(x) @ v, atol=1e-10)
+
+
+@pytest.mark.parametrize("sizes,k,reg_bias", [((2, 10, 4), None, True), ((2, 10, 4), 1, False), ((3, 5, 4), 2, True)])
+def test_closed_form_hessian_equals_automatic_differentiation(rng, sizes, k, reg_bias):
+    pot = make(sizes, k, rng, reg_bias=reg_bias)
+    x = torch.tensor(rng.normal(size=pot.P))
+    assert torch.allclose(pot.hessian(x), Potential.hessian(pot, x), rtol=0, atol=1e-12)
 
 
 def test_loss_definition_by_hand(rng):

@@ -67,7 +67,7 @@ class Connect:
     min_images: int = 8
     max_images: int = 20
     spring: float = 1.0
-    neb_iter: int = 200
+    neb_iter: int = 50
     neb_rms: float = 1e-5
     ts_gtol: float = 1e-8
     hef_iter: int = 150

@@ -29,15 +29,21 @@ MAX_CANDIDATES = 3
 
 
 def attempt_pair(pot, db, ia: int, ib: int, c, search, stats: dict) -> int:
-    """Search transition states between minima ``ia`` and ``ib``; returns how many new ones."""
+    """Search transition states between minima ``ia`` and ``ib``; returns how many it found
+    (index one, both sides minimised, new or already stored)."""
     dev = pot.device
     xa = db.minima.x[ia - 1]
     xb, dist = db.symmetry.align(xa, db.minima.x[ib - 1])
     n = n_images(dist, c.images_per_unit, c.min_images, c.max_images)
     X, E = relax_band(pot, torch.as_tensor(xa, device=dev), torch.as_tensor(xb, device=dev), n, c.spring,
                       c.neb_iter, c.neb_rms)
-    new = 0
-    for idx in climbing_candidates(E, MAX_CANDIDATES):
+    found = 0
+    maxima = climbing_candidates(E, MAX_CANDIDATES)
+    # the neighbours of the highest image are tried only when no maximum gave a transition state
+    spare = [i for i in (maxima[0] - 1, maxima[0] + 1) if 0 < i < len(E) - 1] if maxima else []
+    for idx in maxima + spare:
+        if found and idx in spare:
+            break
         r = refine(pot, X[idx], c)
         if not r.converged:
             stats["hef_unconverged"] += 1
@@ -47,10 +53,10 @@ def attempt_pair(pot, db, ia: int, ib: int, c, search, stats: dict) -> int:
         if (ids < 0).any():
             stats["pushoff_failed"] += 1
             continue
-        _, is_new = db.add_ts(r.loss, r.x.cpu().numpy(), int(ids[0]), int(ids[1]), r.neg_eig, r.n_neg, r.rms)
-        new += int(is_new)
+        db.add_ts(r.loss, r.x.cpu().numpy(), int(ids[0]), int(ids[1]), r.neg_eig, r.n_neg, r.rms)
+        found += 1
     db.add_attempt(db.minimum_class(ia), db.minimum_class(ib))
-    return new
+    return found
 
 
 class _Graph:

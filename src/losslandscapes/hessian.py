@@ -56,7 +56,7 @@ class Polished:
     cycles: int  # Hessians diagonalised
 
 
-def polish_minimum(pot, x: torch.Tensor, gtol: float, max_cycles: int = 30, trust: float = 0.1,
+def polish_minimum(pot, x: torch.Tensor, gtol: float, max_cycles: int = 200, trust: float = 0.1,
                    max_trust: float = 0.5, max_rise: float = 1e-10) -> Polished:
     """Minimise from ``x[P]`` by eigenvector-following with the exact Hessian, every mode downhill,
     within a trust radius (doubled after a step the quadratic model predicts well and that hit it,

@@ -153,6 +153,53 @@ class MLPLoss(Potential):
             g = g @ self._select.T
         return ce + self.regulariser(x), g + 2 * self.lam * self._reg * x
 
+    def hessian(self, x: torch.Tensor) -> torch.Tensor:
+        """Exact Hessian [P, P] at ``x[P]``: closed form for one hidden layer (about ten times
+        faster than automatic differentiation), automatic differentiation for deeper networks.
+
+        With u = [x, 1], h~ = [h, 1], s = 1 - h^2, residual r = (p - onehot)/N and
+        A = (diag p - p p^T)/N per sample, the blocks over (W1|b1)[j, a] and (W2|b2)[c, k] are
+          H11 = sum_n (W2^T A W2)_jk s_j s_k u_a u_b + [j = k] (r W2)_j (-2 h_j s_j) u_a u_b
+          H12 = sum_n (A W2)_cj s_j u_a h~_k + [k = j] r_c s_j u_a
+          H22 = sum_n A_cd h~_k h~_l
+        """
+        if len(self.sizes) != 3:
+            return super().hessian(x)
+        I, Hd, C = self.sizes
+        w = self.full(x.detach()[None])[0]
+        W1, b1 = w[: Hd * I].reshape(Hd, I), w[Hd * I : Hd * I + Hd]
+        off = Hd * I + Hd
+        W2, b2 = w[off : off + C * Hd].reshape(C, Hd), w[off + C * Hd :]
+        N = self.X.shape[0]
+        ones = torch.ones(N, 1, dtype=DTYPE, device=self.device)
+        h = torch.tanh(self.X @ W1.T + b1)
+        s = 1 - h * h
+        u, ht = torch.cat([self.X, ones], 1), torch.cat([h, ones], 1)
+        p = torch.softmax(h @ W2.T + b2, dim=1)
+        r = p.clone()
+        r[torch.arange(N), self.y] -= 1.0
+        r /= N
+        A = (torch.diag_embed(p) - p[:, :, None] * p[:, None, :]) / N
+        AW = A @ W2  # [N, C, H]
+        M = W2.T @ AW * (s[:, :, None] * s[:, None, :])  # [N, H, H]
+        M = M + torch.diag_embed(-2 * (r @ W2) * h * s)
+        H11 = torch.einsum("njk,na,nb->jakb", M, u, u).reshape(Hd * (I + 1), -1)
+        H12 = torch.einsum("ncj,na,nk->jack", AW * s[:, None, :], u, ht)
+        H12[torch.arange(Hd), :, :, torch.arange(Hd)] += torch.einsum("nc,nj,na->jac", r, s, u)
+        H12 = H12.reshape(Hd * (I + 1), -1)
+        H22 = torch.einsum("ncd,nk,nl->ckdl", A, ht, ht).reshape(C * (Hd + 1), -1)
+        blocks = torch.cat([torch.cat([H11, H12], 1), torch.cat([H12.T, H22], 1)], 0)
+        j, a = np.divmod(np.arange(Hd * (I + 1)), I + 1)  # block order -> layout W1, b1, W2, b2
+        c, k = np.divmod(np.arange(C * (Hd + 1)), Hd + 1)
+        order = np.concatenate([np.where(a < I, j * I + a, Hd * I + j), np.where(k < Hd, off + c * Hd + k, off + C * Hd + c)])
+        Hf = torch.empty_like(blocks)
+        idx = torch.as_tensor(order, device=self.device)
+        Hf[idx[:, None], idx[None, :]] = blocks
+        Hf = Hf + torch.diag(2 * self.lam * self.full(self._reg[None])[0])
+        if self._select is not None:
+            Hf = Hf[self.free][:, self.free]
+        return 0.5 * (Hf + Hf.T)
+
     def predict_proba(self, x: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
         """Class probabilities [B, N, O]."""
         return torch.softmax(self.logits(x, X), dim=2)

@@ -17,6 +17,8 @@ import torch
 from .hessian import EXACT_LIMIT, ef_step, lowest_eigenpairs
 from .optimize import LBFGSSettings, minimise
 
+TRUST0 = 1 / 3  # initial trust radius, as a fraction of max_uphill_step
+
 
 @dataclass
 class SaddleResult:
@@ -30,14 +32,16 @@ class SaddleResult:
     cycles: int
 
 
-def _newton_ef(pot, x, g, c, evals, evecs):
-    """Eigenvector-following step in the full eigenbasis: uphill along the lowest mode,
-    downhill along all others, capped at ``max_uphill_step``."""
+def _newton_ef(x, g, evals, evecs, trust):
+    """Eigenvector-following step in the full eigenbasis (uphill along the lowest mode, downhill
+    along all others) scaled into the trust radius. Returns (new x, predicted loss change, whether
+    the step was cut to the radius)."""
     F = (evecs.T @ g).cpu().numpy()
     h = ef_step(evals, F, np.arange(len(evals)) == 0)
+    h = h * min(1.0, trust / max(float(np.linalg.norm(h)), 1e-300))
+    predicted = float(F @ h + 0.5 * (evals * h * h).sum())
     step = evecs @ torch.as_tensor(h, dtype=x.dtype, device=x.device)
-    n = float(step.norm())
-    return x + step * min(1.0, c.max_uphill_step / max(n, 1e-300))
+    return x + step, predicted, float(np.linalg.norm(h)) >= 0.99 * trust
 
 
 def _hybrid(pot, x, g, c, lam, v, tangent):
@@ -58,11 +62,14 @@ def refine(pot, x0: torch.Tensor, c) -> SaddleResult:
     """Refine a transition-state guess ``x0[P]`` with the settings ``c`` (config.Connect).
 
     Up to ``EXACT_LIMIT`` free parameters the exact Hessian is diagonalised at every cycle and the
-    step is a full eigenvector-following step; above it, hybrid eigenvector-following.
+    step is a full eigenvector-following step inside a trust radius (starting at a third of
+    ``max_uphill_step``, doubled up to it after a cut step whose loss change the quadratic model
+    predicted within a factor of two, halved after a worse prediction); above it, hybrid
+    eigenvector-following.
     """
     x = x0.detach().clone()
     P = pot.P
-    v_prev = None
+    v_prev, trust, last = None, TRUST0 * c.max_uphill_step, None
     tangent = LBFGSSettings(memory=5, max_step=c.max_tangent_step, gtol=c.ts_gtol, max_iter=c.tangent_steps)
     for cycle in range(1, c.hef_iter + 1):
         f, g = pot.value_and_grad(x[None])
@@ -82,7 +89,15 @@ def refine(pot, x0: torch.Tensor, c) -> SaddleResult:
         if rms < c.ts_gtol and n_neg == 1:
             return SaddleResult(x, float(f[0]), rms, lam, n_neg, v, True, cycle)
         if P <= EXACT_LIMIT:
-            x = _newton_ef(pot, x, g[0], c, evals_np, evecs)
+            if last is not None:  # trust radius from how well the quadratic model predicted the step
+                f_before, predicted, cut = last
+                ratio = (float(f[0]) - f_before) / predicted if predicted != 0 else 1.0
+                if not 0.5 < ratio < 2:
+                    trust = max(0.5 * trust, 1e-6)
+                elif cut:
+                    trust = min(2 * trust, c.max_uphill_step)
+            x, predicted, cut = _newton_ef(x, g[0], evals_np, evecs, trust)
+            last = float(f[0]), predicted, cut
         else:
             x = _hybrid(pot, x, g[0], c, lam, v, tangent)
     f, g = pot.value_and_grad(x[None])
