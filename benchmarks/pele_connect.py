@@ -10,20 +10,8 @@ import time
 import numpy as np
 from pele.landscape.local_connect import LocalConnect
 from pele.optimize import lbfgs_cpp
-from pele.potentials import BasePotential
 
-from potential_throughput_numpy import numpy_value_and_grad
-
-
-class Loss(BasePotential):
-    def __init__(self, X, y, lam):
-        self.X, self.y, self.lam = X, y, lam
-
-    def getEnergy(self, w):
-        return numpy_value_and_grad(w, self.X, self.y, (2, 10, 4), self.lam)[0]
-
-    def getEnergyGradient(self, w):
-        return numpy_value_and_grad(w, self.X, self.y, (2, 10, 4), self.lam)
+from pele_loss import Loss
 
 
 class Minimum:
@@ -40,7 +28,7 @@ quench = lambda x: lbfgs_cpp(x, pot, tol=1e-9, M=10, maxstep=0.5, nsteps=20_000)
 settings = dict(
     tsSearchParams=dict(tol=1e-5, nsteps=300, max_uphill_step=0.3, hessian_diagonalization=True,
                         orthogZeroEigs=None),  # no rigid-body modes
-    NEBparams=dict(k=1.0, image_density=10.0, max_images=20, iter_density=10.0),
+    NEBparams=dict(k=1.0, image_density=10.0, max_images=20, iter_density=10.0, NEBquenchParams=dict(tol=1e-5)),
     pushoff_params=dict(quench=quench),
 )
 out = []
