@@ -19,6 +19,16 @@ def timed(fn, *args, **kwargs):
     return out, time.perf_counter() - t0
 
 
+def rate(fn, seconds=1.0) -> float:
+    """Calls per second of ``fn()`` over about ``seconds`` (after one warm-up call)."""
+    fn()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        fn()
+        n += 1
+    return n / (time.perf_counter() - t0)
+
+
 def write(name: str, data: dict) -> Path:
     """Write ``data`` with machine facts to ``benchmarks/results/{name}.json`` and print it."""
     RESULTS.mkdir(exist_ok=True)

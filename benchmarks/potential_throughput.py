@@ -6,22 +6,11 @@ one-vector implementation in the same run (and on CUDA when available).
 
 import numpy as np
 import torch
-from common import write
+from common import rate, write
 
 from potential_throughput_numpy import numpy_value_and_grad
 
 from losslandscapes.potentials import MLPLoss
-
-
-def rate(fn, seconds=1.0):
-    import time
-
-    fn()
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        fn()
-        n += 1
-    return n / (time.perf_counter() - t0)
 
 
 torch.set_num_threads(2)
