@@ -38,10 +38,12 @@ def _newton_ef(x, g, evals, evecs, trust):
     the step was cut to the radius)."""
     F = (evecs.T @ g).cpu().numpy()
     h = ef_step(evals, F, np.arange(len(evals)) == 0)
-    h = h * min(1.0, trust / max(float(np.linalg.norm(h)), 1e-300))
+    size = float(np.linalg.norm(h))
+    if size > trust:
+        h = h * (trust / size)
     predicted = float(F @ h + 0.5 * (evals * h * h).sum())
     step = evecs @ torch.as_tensor(h, dtype=x.dtype, device=x.device)
-    return x + step, predicted, float(np.linalg.norm(h)) >= 0.99 * trust
+    return x + step, predicted, size > trust
 
 
 def _hybrid(pot, x, g, c, lam, v, tangent):
