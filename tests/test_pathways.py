@@ -63,6 +63,24 @@ def test_killed_connect_resumes(tmp_path, monkeypatch):
     assert np.array_equal(np.stack(after["params"][: len(before)]), np.stack(before["params"]))
 
 
+def test_missing_connection_routes_through_joined_classes():
+    # class 0 is the global minimum, 1 is joined to it; 2 lies next to 1 and far from 0
+    loss = np.array([0.0, 0.1, 0.2, 0.3])
+    pts = np.array([0.0, 5.0, 5.5, 20.0])
+    dist = np.abs(pts[:, None] - pts[None, :])
+    direct = np.zeros((4, 4), bool)
+    direct[0, 1] = direct[1, 0] = True
+    none = np.zeros((4, 4), bool)
+    assert connect.missing_connections(loss, dist, direct, none) == ([(2, 1)], 2)
+    used = none.copy()
+    used[1, 2] = used[2, 1] = True  # then the next-best route to 2 goes through 0
+    assert connect.missing_connections(loss, dist, direct, used) == ([(2, 0)], 2)
+    used[:, 2] = used[2, :] = True  # 2 has no untried pair left: 3 is next
+    assert connect.missing_connections(loss, dist, direct, used)[0][0][0] == 3
+    used[:, 3] = used[3, :] = True
+    assert connect.missing_connections(loss, dist, direct, used) == ([], 2)
+
+
 @pytest.fixture(scope="module")
 def small_landscape(tmp_path_factory):
     rng = np.random.default_rng(7)

@@ -86,7 +86,6 @@ def test_permuted_sign_flipped_copy(rng, sizes, k):
     assert abs(float(fa - fb)) < 1e-12
     aligned, d = sym.align(a, b)
     assert d < 1e-10 and np.linalg.norm(a - b) > 0.1
-    assert np.linalg.norm(sym.canonical(a) - sym.canonical(b)) < 1e-10
 
 
 def test_predictions_sum_to_one(rng):

@@ -1,11 +1,13 @@
 """Connecting minima: Dijkstra missing-connection over the database, then a grow phase.
 
 Nodes are symmetry classes of minima. Edge weights: a tiny value where a transition state
-already joins two classes, ``EXHAUSTED`` once a pair has used up its attempts, otherwise the
-squared distance between canonical forms (an upper bound of the aligned distance). Every
-unconnected pair on the shortest path from the global minimum to an unconnected class is
-attempted with DNEB + hybrid eigenvector-following. Every decision depends only on the database,
-which is committed after each attempt, so a killed run resumes where it stopped.
+already joins two classes, otherwise the squared aligned distance between the class
+representatives (cached across iterations); a pair that has used up its attempts is no edge at
+all, since a path through it could never be completed. Every unconnected pair on the shortest
+path from the global minimum to the lowest unconnected class is attempted with DNEB + hybrid
+eigenvector-following, until no unconnected class has such a path or the budget ends. Every
+decision depends only on the database, which is committed after each attempt, so a killed run
+resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -23,18 +25,20 @@ from .saddle import refine
 
 log = logging.getLogger(__name__)
 
-EXHAUSTED = 1e6
-CONNECTED = 1e-12
+CONNECTED = 1e-6  # not smaller: scipy's dijkstra reads dense entries within 1e-8 of zero as no edge
 MAX_CANDIDATES = 3
 
 
 def attempt_pair(pot, db, ia: int, ib: int, c, search, stats: dict) -> int:
     """Search transition states between minima ``ia`` and ``ib``; returns how many it found
-    (index one, both sides minimised, new or already stored)."""
+    (index one, both sides minimised, new or already stored). The k-th attempt at a pair of
+    classes (k = 0, 1, ...) uses k + 1 times the images, so a repeat searches a different band."""
     dev = pot.device
     xa = db.minima.x[ia - 1]
     xb, dist = db.symmetry.align(xa, db.minima.x[ib - 1])
-    n = n_images(dist, c.images_per_unit, c.min_images, c.max_images)
+    a_cls, b_cls = db.minimum_class(ia), db.minimum_class(ib)
+    k = 1 + db.attempts().get((min(a_cls, b_cls), max(a_cls, b_cls)), 0)
+    n = n_images(dist, k * c.images_per_unit, k * c.min_images, k * c.max_images)
     X, E = relax_band(pot, torch.as_tensor(xa, device=dev), torch.as_tensor(xb, device=dev), n, c.spring,
                       c.neb_iter, c.neb_rms)
     found = 0
@@ -55,37 +59,64 @@ def attempt_pair(pot, db, ia: int, ib: int, c, search, stats: dict) -> int:
             continue
         db.add_ts(r.loss, r.x.cpu().numpy(), int(ids[0]), int(ids[1]), r.neg_eig, r.n_neg, r.rms)
         found += 1
-    db.add_attempt(db.minimum_class(ia), db.minimum_class(ib))
+    db.add_attempt(a_cls, b_cls)
     return found
 
 
-class _Graph:
-    """Symmetry classes, their canonical forms and the transition-state edges between them."""
+def missing_connections(loss: np.ndarray, dist: np.ndarray, direct: np.ndarray,
+                        exhausted: np.ndarray) -> tuple[list[tuple[int, int]], int]:
+    """Dijkstra missing-connection step over classes with losses ``loss[n]``, aligned distances
+    ``dist[n, n]``, joined pairs ``direct[n, n]`` and used-up pairs ``exhausted[n, n]``.
 
-    def __init__(self, db, canon_cache: dict):
+    Returns the unjoined index pairs on the shortest path from the global minimum to the lowest
+    class not connected to it that still has a path (empty if none), and how many classes are
+    not connected. A joined pair costs ``CONNECTED``, a used-up pair is no edge, any other pair
+    costs the squared distance.
+    """
+    W = np.maximum(dist**2, CONNECTED)
+    W[exhausted] = np.inf
+    W[direct] = CONNECTED
+    np.fill_diagonal(W, 0.0)
+    gmin = int(np.argmin(loss))
+    _, comp = connected_components(direct, directed=False)
+    reach, pred = dijkstra(W, indices=gmin, return_predecessors=True)
+    todo = [int(i) for i in np.argsort(loss, kind="stable") if comp[i] != comp[gmin]]
+    open_ = [i for i in todo if np.isfinite(reach[i])]
+    if not open_:
+        return [], len(todo)
+    path = [open_[0]]
+    while path[-1] != gmin:
+        path.append(int(pred[path[-1]]))
+    return [(u, v) for u, v in zip(path[:-1], path[1:]) if not direct[u, v]], len(todo)
+
+
+class _Graph:
+    """Symmetry classes, their aligned distances and the transition-state edges between them."""
+
+    def __init__(self, db, dist_cache: dict, limit: int):
         self.classes = sorted(set(db.minima.sym))
-        self.pos = {cl: i for i, cl in enumerate(self.classes)}
+        pos = {cl: i for i, cl in enumerate(self.classes)}
         self.loss = np.array([db.minima.loss[cl - 1] for cl in self.classes])
-        for cl in self.classes:
-            if cl not in canon_cache:
-                canon_cache[cl] = db.symmetry.canonical(db.minima.x[cl - 1])
-        self.canon = np.stack([canon_cache[cl] for cl in self.classes])
         n = len(self.classes)
+        self.dist = np.zeros((n, n))
+        for i, a in enumerate(self.classes):
+            for j in range(i + 1, n):
+                b = self.classes[j]
+                if (a, b) not in dist_cache:
+                    dist_cache[a, b] = db.symmetry.align(db.minima.x[a - 1], db.minima.x[b - 1])[1]
+                self.dist[i, j] = self.dist[j, i] = dist_cache[a, b]
         self.direct = np.zeros((n, n), bool)
         for a, b in db.ts_edges():
-            self.direct[self.pos[a], self.pos[b]] = self.direct[self.pos[b], self.pos[a]] = True
+            self.direct[pos[a], pos[b]] = self.direct[pos[b], pos[a]] = True
+        self.attempts = db.attempts()
+        self.tried = np.zeros((n, n), bool)
+        self.exhausted = np.zeros((n, n), bool)
+        for (a, b), k in self.attempts.items():
+            if a in pos and b in pos:
+                self.tried[pos[a], pos[b]] = self.tried[pos[b], pos[a]] = True
+                self.exhausted[pos[a], pos[b]] = self.exhausted[pos[b], pos[a]] = k >= limit
         self.gmin = int(np.argmin(self.loss))
         _, self.component = connected_components(self.direct, directed=False)
-
-    def weights(self, attempts: dict, limit: int) -> np.ndarray:
-        sq = (self.canon * self.canon).sum(1)
-        W = np.maximum(sq[:, None] + sq[None, :] - 2 * self.canon @ self.canon.T, 1e-9)
-        for (a, b), k in attempts.items():
-            if k >= limit and a in self.pos and b in self.pos:
-                W[self.pos[a], self.pos[b]] = W[self.pos[b], self.pos[a]] = EXHAUSTED
-        W[self.direct] = CONNECTED
-        np.fill_diagonal(W, 0.0)
-        return W
 
 
 def run(pot, db, c, search) -> dict:
@@ -93,13 +124,14 @@ def run(pot, db, c, search) -> dict:
     t0 = time.monotonic()
     stats = dict.fromkeys(("hef_unconverged", "pushoff_failed") + SETTLE_COUNTERS, 0)
     stats.update(db.get("connect_stats", {}))
-    canon: dict = {}
+    dist: dict = {}
     last_log = 0.0
 
+    def out_of_time():
+        return bool(c.max_seconds) and time.monotonic() - t0 > c.max_seconds
+
     def budget_left():
-        if c.max_seconds and time.monotonic() - t0 > c.max_seconds:
-            return False
-        return sum(db.attempts().values()) < c.max_pairs
+        return not out_of_time() and sum(db.attempts().values()) < c.max_pairs
 
     def attempt(a_cls, b_cls):
         attempt_pair(pot, db, a_cls, b_cls, c, search, stats)
@@ -107,55 +139,33 @@ def run(pot, db, c, search) -> dict:
         db.commit()
 
     while budget_left():
-        g = _Graph(db, canon)
-        unreachable = set(db.get("unreachable", []))
-        todo = [i for i in np.argsort(g.loss, kind="stable")
-                if g.component[i] != g.component[g.gmin] and g.classes[i] not in unreachable]
+        g = _Graph(db, dist, c.attempts_per_pair)
+        pairs, n_unconnected = missing_connections(g.loss, g.dist, g.direct, g.exhausted)
         if time.monotonic() - last_log > 5:
             last_log = time.monotonic()
-            log.info("connect: %d minima, %d transition states, %d classes unconnected to the global minimum",
-                     len(db.minima.ids), len(db.ts.ids), len(todo))
-        if not todo:
-            break
-        target = int(todo[0])
-        _, pred = dijkstra(g.weights(db.attempts(), c.attempts_per_pair), indices=g.gmin, return_predecessors=True)
-        path, node = [target], target
-        while node != g.gmin and pred[node] >= 0:
-            node = int(pred[node])
-            path.append(node)
-        attempts = db.attempts()
-        pairs = []
-        for u, v in zip(path[:-1], path[1:]):
-            cu, cv = g.classes[u], g.classes[v]
-            if not g.direct[u, v] and attempts.get((min(cu, cv), max(cu, cv)), 0) < c.attempts_per_pair:
-                pairs.append((cu, cv))
+            log.info("connect: %d minima, %d transition states, %d classes unconnected to the global minimum, "
+                     "%d pair attempts", len(db.minima.ids), len(db.ts.ids), n_unconnected,
+                     sum(g.attempts.values()))
         if not pairs:
-            db.set("unreachable", sorted(unreachable | {g.classes[target]}))
-            db.commit()
-            continue
-        for cu, cv in pairs:
-            if not budget_left():
-                break
-            attempt(cu, cv)
-    # grow: further pairs of low-lying minima
-    while db.get("grow_done", 0) < c.grow_pairs:
-        if c.max_seconds and time.monotonic() - t0 > c.max_seconds:
             break
-        g = _Graph(db, canon)
+        for u, v in pairs:
+            if budget_left():
+                attempt(g.classes[u], g.classes[v])
+    # grow: the closest untried pairs among the lowest classes
+    while db.get("grow_done", 0) < c.grow_pairs and not out_of_time():
+        g = _Graph(db, dist, c.attempts_per_pair)
         low = np.argsort(g.loss, kind="stable")[: c.grow_lowest]
-        attempts = db.attempts()
-        W = g.weights(attempts, c.attempts_per_pair)
-        cand = [(W[u, v], g.classes[u], g.classes[v]) for i, u in enumerate(low) for v in low[i + 1:]
-                if not g.direct[u, v] and (min(g.classes[u], g.classes[v]), max(g.classes[u], g.classes[v])) not in attempts]
+        cand = [(g.dist[u, v], g.classes[u], g.classes[v]) for i, u in enumerate(low) for v in low[i + 1:]
+                if not g.direct[u, v] and not g.tried[u, v]]
         if not cand:
             break
         _, cu, cv = min(cand)
         db.set("grow_done", db.get("grow_done", 0) + 1)
         attempt(cu, cv)
-    g = _Graph(db, canon)
+    g = _Graph(db, dist, c.attempts_per_pair)
     stats.update(
         seconds=time.monotonic() - t0,
-        pair_attempts=int(sum(db.attempts().values())),
+        pair_attempts=int(sum(g.attempts.values())),
         connected_to_gmin=int((g.component == g.component[g.gmin]).sum()),
         classes=len(g.classes),
     )

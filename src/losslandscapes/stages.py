@@ -32,8 +32,8 @@ def experiment_from_dict(d: dict) -> Experiment:
     d = dict(d)
     d["hidden"] = tuple(d["hidden"])
     d["features"] = tuple(d["features"])
-    d["search"] = Search(**d["search"])
-    d["connect"] = Connect(**d["connect"])
+    d["search"] = Search(**d.get("search", {}))  # a stage that does not use a section is not given it
+    d["connect"] = Connect(**d.get("connect", {}))
     return Experiment(**d)
 
 
@@ -114,14 +114,15 @@ def sample_minima(exp: Experiment, train: str, db_path: str, output: str, device
     """Basin-hopping into the database at ``db_path``; export the verified minima."""
     dev = resolve_device(device)
     pot = build_potential(exp, train, dev)
-    settings = {"stage": "basinhopping", "experiment": exp.as_dict()}
+    identity = {k: v for k, v in exp.as_dict().items() if k != "connect"}  # a new pathway budget keeps the minima
+    settings = {"stage": "basinhopping", "experiment": identity}
     db = _open_db(db_path, settings, exp, pot)
     stats = basinhopping.run(pot, db, exp.search, exp.seed, dev)
     table = _minima_table(db, pot)
     db.close()
     log.info("%s: %d minima (%d symmetry-distinct), lowest loss %.10f, %.1f s", exp.id, len(table),
              table["sym_class"].nunique(), table["loss"].min(), stats["seconds"])
-    write_parquet(output, table, _landscape_meta(exp, pot, stats))
+    write_parquet(output, table, {**_landscape_meta(exp, pot, stats), "experiment": identity})
     return stats
 
 

@@ -1,4 +1,4 @@
-"""Hidden-node permutations and tanh sign flips: alignment, aligned distance, canonical form.
+"""Hidden-node permutations and tanh sign flips: alignment and aligned distance.
 
 Permuting the nodes of a hidden layer (rows of its incoming weights and biases, columns of the
 next layer's weights) or flipping the sign of one node's incoming weights, bias and outgoing
@@ -20,9 +20,6 @@ class NoSymmetry:
     def align(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float]:
         return np.array(b, dtype=np.float64), float(np.linalg.norm(np.asarray(a) - b))
 
-    def canonical(self, x: np.ndarray) -> np.ndarray:
-        return np.array(x, dtype=np.float64)
-
 
 class NetworkSymmetry:
     """Symmetry operations of an MLP with layer ``sizes`` and boolean ``free`` (full layout)."""
@@ -32,6 +29,7 @@ class NetworkSymmetry:
         P_full = sum(o * i + o for i, o in zip(self.sizes[:-1], self.sizes[1:]))
         self.free = np.ones(P_full, bool) if free is None else np.asarray(free, bool)
         self._pattern = self._split(self.free.astype(np.float64))  # 1 where free
+        self._group = [self._groups(layer) for layer in range(len(self.sizes) - 2)]
 
     def _split(self, w: np.ndarray) -> list[list[np.ndarray]]:
         layers, off = [], 0
@@ -75,23 +73,10 @@ class NetworkSymmetry:
             plus = na[:, None] + nb[None, :] - 2 * cross
             minus = na[:, None] + nb[None, :] + 2 * cross
             cost = np.minimum(plus, minus)
-            g = self._groups(layer)
+            g = self._group[layer]
             cost[g[:, None] != g[None, :]] = FORBIDDEN
             rows, perm = linear_sum_assignment(cost)
             sign = np.where(minus[rows, perm] < plus[rows, perm], -1.0, 1.0)
             self._apply(Bl, layer, perm, sign)
         out = self._free(Bl)
         return out, float(np.linalg.norm(np.asarray(a) - out))
-
-    def canonical(self, x: np.ndarray) -> np.ndarray:
-        """A representative of ``x``'s symmetry orbit: every hidden node's bias made non-negative
-        (first non-zero incoming weight if the bias is 0), nodes sorted by bias within groups."""
-        L = self._split(self._full(x))
-        for layer in range(len(self.sizes) - 2):
-            W, b = L[layer]
-            lead = np.where(b != 0, b, W[np.arange(len(b)), np.argmax(W != 0, axis=1)])
-            sign = np.where(lead < 0, -1.0, 1.0)
-            g = self._groups(layer)
-            perm = np.lexsort((-b * sign, g))
-            self._apply(L, layer, perm, sign[perm])
-        return self._free(L)

@@ -17,8 +17,11 @@ def kwargs(**kw):
     return json.dumps(kw, sort_keys=True, default=str)
 
 
-def exp_dict(wildcards):
-    return CFG.experiment(wildcards.exp).as_dict()
+def exp_dict(wildcards, drop=()):
+    """The experiment's settings, without the sections in ``drop`` (so that, e.g., a new
+    pathway budget does not rerun basin-hopping)."""
+    d = CFG.experiment(wildcards.exp).as_dict()
+    return {k: v for k, v in d.items() if k not in drop}
 
 
 def landscape_files(exp_id):

@@ -41,7 +41,7 @@ rule experiment_data:
         mem_mb=2000,
     params:
         kwargs=lambda w, input, output: kwargs(
-            exp=exp_dict(w),
+            exp=exp_dict(w, drop=("search", "connect")),
             dataset=CFG.datasets[CFG.experiment(w.exp).data],
             source=input[0] if len(input) else None,
             out_train=output.train,

@@ -16,7 +16,7 @@ rule basinhopping:
         gpu=uses_gpu,
     params:
         kwargs=lambda w, input, output: kwargs(
-            exp=exp_dict(w),
+            exp=exp_dict(w, drop=("connect",)),
             train=input.train,
             db_path=f"{RES}/work/{w.exp}/basinhopping.sqlite",
             output=output[0],
