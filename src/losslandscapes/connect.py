@@ -32,7 +32,7 @@ MAX_CANDIDATES = 3
 def attempt_pair(pot, db, ia: int, ib: int, c, search, stats: dict) -> int:
     """Search transition states between minima ``ia`` and ``ib``; returns how many it found
     (index one, both sides minimised, new or already stored). The k-th attempt at a pair of
-    classes (k = 0, 1, ...) uses k + 1 times the images, so a repeat searches a different band."""
+    classes (k = 1, 2, ...) uses k times the images, so a repeat searches a different band."""
     dev = pot.device
     xa = db.minima.x[ia - 1]
     xb, dist = db.symmetry.align(xa, db.minima.x[ib - 1])
