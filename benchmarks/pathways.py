@@ -1,7 +1,8 @@
 """Transition-state searches between pairs of distinct minima of a landscape database, one
 double-ended attempt (``connect.attempt_pair``) per pair: success rate (the attempt yields at least
-one index-one TS with both sides minimised, new or already stored), median seconds per pair, TS
-per minute. With PELE_PYTHON naming a Python that has `pele`, pele's LocalConnect runs on the first
+one index-one TS with both sides minimised, new or already stored), joined rate (right after its
+attempt the pair's two classes are connected through the TSs stored so far), median seconds per
+pair, TS per minute. With PELE_PYTHON naming a Python that has `pele`, pele's LocalConnect runs on the first
 ``n_pele`` pairs (same loss, same aligned endpoints) and its TSs are checked with our exact Hessian.
 
     [PELE_PYTHON=...] python benchmarks/pathways.py [results/landscapes/D1-e0] [n_pairs] [n_pele]
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import RESULTS, write
+from scipy.sparse.csgraph import connected_components
 
 from losslandscapes import connect
 from losslandscapes.artefacts import read_parquet
@@ -40,7 +42,7 @@ for r in minima.drop_duplicates("sym_class").itertuples():
 ids = list(db.minima.ids)
 rng = np.random.default_rng(0)
 pairs = [tuple(rng.choice(ids, 2, replace=False)) for _ in range(n_pairs)]
-times, found, new = [], [], []
+times, found, new, joined = [], [], [], []
 stats = {"hef_unconverged": 0, "pushoff_failed": 0, **new_stats()}
 t0 = time.perf_counter()
 for a, b in pairs:
@@ -49,10 +51,18 @@ for a, b in pairs:
     found.append(connect.attempt_pair(pot, db, int(a), int(b), current.connect, current.search, stats))
     times.append(time.perf_counter() - t)
     new.append(len(db.ts.ids) - before)
+    cls = sorted(set(db.minima.sym))
+    pos = {c: i for i, c in enumerate(cls)}
+    adj = np.zeros((len(cls), len(cls)), bool)
+    for u, v in db.ts_edges():
+        adj[pos[u], pos[v]] = adj[pos[v], pos[u]] = True
+    comp = connected_components(adj, directed=False)[1]
+    joined.append(comp[pos[db.minimum_class(int(a))]] == comp[pos[db.minimum_class(int(b))]])
 total = time.perf_counter() - t0
 data = {
     "landscape": str(land), "connect_settings": str(current.connect), "pairs": n_pairs,
-    "success_rate": float(np.mean([f > 0 for f in found])), "median_seconds_per_pair": float(np.median(times)),
+    "success_rate": float(np.mean([f > 0 for f in found])), "joined_rate": float(np.mean(joined)),
+    "median_seconds_per_pair": float(np.median(times)),
     "ts_found": int(sum(found)), "new_ts": int(sum(new)), "ts_per_minute": 60 * sum(found) / total, "stats": stats,
     "every_ts_index_one": bool(all(n == 1 for n in db.ts_frame()["n_neg_eig"])),
 }
