@@ -62,3 +62,20 @@ def test_table_row_and_comparison():
     comp = comparison([row], [{"error": 0, "min": 122, "incorrect_auc_mean": None, "test_gmin_auc": 0.732}], "landscape")
     assert comp["column"].tolist() == ["min", "test_gmin_auc"]
     assert comp["difference"].iloc[0] == 3 - 122
+
+
+def test_disconnectivity_leaves_are_symmetry_classes(tmp_path):
+    from losslandscapes.artefacts import read_parquet, write_parquet
+    from losslandscapes.stages import disconnectivity_tree
+
+    # minima 1 and 2 are images of one minimum (class 1), 3 is class 3; the only TS joins 2 and 3,
+    # another joins the two images (same class: no edge)
+    mins = pd.DataFrame({"id": [1, 2, 3], "loss": [0.0, 0.0, 0.5], "sym_class": [1, 1, 3]})
+    ts = pd.DataFrame({"id": [1, 2], "loss": [1.0, 0.7], "min1": [2, 1], "min2": [3, 2],
+                       "degenerate": [False, False]})
+    write_parquet(tmp_path / "m.parquet", mins, {"experiment": {"id": "x"}})
+    write_parquet(tmp_path / "t.parquet", ts, {})
+    disconnectivity_tree(str(tmp_path / "m.parquet"), str(tmp_path / "t.parquet"), str(tmp_path / "n.parquet"), 4)
+    nodes, _ = read_parquet(tmp_path / "n.parquet")
+    assert nodes["n_minima"].max() == 2  # two classes joined, not three minima
+    assert set(nodes.loc[nodes["minimum"] >= 0, "minimum"]) == {0, 2}  # rows of the representatives

@@ -33,7 +33,7 @@ def draw_tree(ax, nodes: pd.DataFrame, value: np.ndarray, norm, cmap) -> None:
 
 
 def disconnectivity_figure(panels: list[dict], colour: str, title: str, output: str) -> None:
-    """Panels: ``{"title", "nodes" (tree frame), "metrics" (frame, row i = minimum i)}``;
+    """Panels: ``{"title", "nodes" (tree frame), "metrics" (frame, row i = minimum i), "classes"}``;
     one shared colour scale over every panel."""
     vals = np.concatenate([p["metrics"][colour].to_numpy(float) for p in panels])
     vals = vals[np.isfinite(vals)]
@@ -47,8 +47,8 @@ def disconnectivity_figure(panels: list[dict], colour: str, title: str, output: 
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols + 1, 4.6 * rows), squeeze=False, layout="constrained")
     for ax, p in zip(axes.flat, panels):
         draw_tree(ax, p["nodes"], p["metrics"][colour].to_numpy(float), norm, cmap)
-        shown = int((p["nodes"]["minimum"] >= 0).sum())
-        ax.set_title(f"{p['title']}\n{shown} of {len(p['metrics'])} minima connected", fontsize=10)
+        joined = int(p["nodes"]["n_minima"].max())  # the root holds every class joined to the global minimum
+        ax.set_title(f"{p['title']}\n{joined} of {p['classes']} symmetry classes connected", fontsize=10)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     sm = matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)

@@ -183,14 +183,22 @@ def experiment_metrics(exp: Experiment, train: str, test: str, minima: str, outp
 
 
 def disconnectivity_tree(minima: str, ts: str, output: str, n_levels: int = 25) -> None:
-    """Disconnectivity-graph nodes of one landscape (minima joined by non-degenerate TS)."""
+    """Disconnectivity-graph nodes of one landscape. Its leaves are symmetry classes (permutation
+    and sign images of one minimum are the same minimum, as PATHSAMPLE merges isomers), joined by
+    the transition states between two different classes; ``minimum``/``lowest`` give the row of
+    the class representative in ``minima``."""
     from .disconnectivity import tree
 
     mins, meta = read_parquet(minima)
     t, _ = read_parquet(ts)
-    t = t[~t["degenerate"].astype(bool)] if len(t) else t
-    pairs = np.stack([t["min1"].to_numpy() - 1, t["min2"].to_numpy() - 1], 1) if len(t) else np.zeros((0, 2), int)
-    nodes = tree(mins["loss"].to_numpy(), t["loss"].to_numpy() if len(t) else np.zeros(0), pairs, n_levels)
+    reps = np.unique(mins["sym_class"].to_numpy())  # representative minimum ids
+    cls = np.searchsorted(reps, mins["sym_class"].to_numpy())  # class position of each minimum
+    ends = cls[np.stack([t["min1"].to_numpy() - 1, t["min2"].to_numpy() - 1], 1)] if len(t) else np.zeros((0, 2), int)
+    between = ends[:, 0] != ends[:, 1]
+    nodes = tree(mins["loss"].to_numpy()[reps - 1], t["loss"].to_numpy()[between] if len(t) else np.zeros(0),
+                 ends[between], n_levels)
+    for col in ("minimum", "lowest"):
+        nodes[col] = np.where(nodes[col] >= 0, reps[nodes[col].clip(0)] - 1, -1)
     write_parquet(output, nodes, {"experiment": meta["experiment"]["id"], "n_levels": n_levels})
 
 
@@ -249,5 +257,6 @@ def make_figure(spec: dict, inputs: dict, output: str) -> None:
     for exp_id in spec["experiments"]:
         nodes, _ = read_parquet(inputs[exp_id]["tree"])
         metrics, _ = read_parquet(inputs[exp_id]["metrics"])
-        panels.append({"title": exp_id, "nodes": nodes, "metrics": metrics})
+        classes = read_parquet(inputs[exp_id]["minima"])[0]["sym_class"].nunique()
+        panels.append({"title": exp_id, "nodes": nodes, "metrics": metrics, "classes": classes})
     figures.disconnectivity_figure(panels, spec.get("colour", "test_auc"), spec.get("title", ""), output)
