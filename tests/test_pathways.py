@@ -39,22 +39,26 @@ def test_muller_brown_both_saddles_found_and_connected(tmp_path):
 def test_killed_connect_resumes(tmp_path, monkeypatch):
     path = tmp_path / "mb.sqlite"
     pot, db = mb_database(path)
-    real = connect.attempt_pair
+    real = {name: getattr(connect, name) for name in ("attempt_pair", "attempt_single")}
     calls = []
 
-    def dying(*a, **k):
-        if calls:
-            raise KeyboardInterrupt("killed")
-        calls.append(1)
-        return real(*a, **k)
+    def dying(name):
+        def search(*a, **k):  # the second search of either kind is killed
+            if calls:
+                raise KeyboardInterrupt("killed")
+            calls.append(name)
+            return real[name](*a, **k)
+        return search
 
-    monkeypatch.setattr(connect, "attempt_pair", dying)
+    for name in real:
+        monkeypatch.setattr(connect, name, dying(name))
     with pytest.raises(KeyboardInterrupt):
         connect.run(pot, db, MB_CONNECT, MB_SEARCH)
     db.con.rollback()
     before = db.ts_frame()
     db.close()
-    monkeypatch.setattr(connect, "attempt_pair", real)
+    for name, fn in real.items():
+        monkeypatch.setattr(connect, name, fn)
     pot, db = MullerBrown(), Database(path, {"test": "mb"}, NoSymmetry(), 1e-6, 1e-3)
     assert len(db.ts.ids) == len(before) >= 1
     stats = connect.run(pot, db, MB_CONNECT, MB_SEARCH)
@@ -117,3 +121,18 @@ def test_every_ts_is_index_one_and_descends_to_its_minima(small_landscape):
         stats = basinhopping.new_stats()
         ids = basinhopping.settle(db, pot, torch.stack([x + 0.01 * v, x - 0.01 * v]), search, -1, stats, quench=False)
         assert sorted(ids.tolist()) == sorted([r.min1, r.min2])
+
+
+def test_single_ended_searches_connect_when_every_pair_is_used_up(tmp_path):
+    pot, db = mb_database(tmp_path / "mb.sqlite")
+    for a, b in ((1, 2), (1, 3), (2, 3)):  # no double-ended attempt left
+        for _ in range(MB_CONNECT.attempts_per_pair):
+            db.add_attempt(a, b)
+    stats = connect.run(pot, db, MB_CONNECT, MB_SEARCH)
+    assert stats["connected_to_gmin"] == 3
+    ts = db.ts_frame()
+    found = np.stack(ts["params"].to_numpy())
+    for s in MB_SADDLES:
+        assert np.linalg.norm(found - s, axis=1).min() < 1e-5
+    assert (ts["n_neg_eig"] == 1).all()
+    assert all(a == b for a, b in db.attempts() if (a, b) not in ((1, 2), (1, 3), (2, 3)))

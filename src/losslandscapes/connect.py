@@ -3,36 +3,63 @@
 Nodes are symmetry classes of minima. Edge weights: a tiny value where a transition state
 already joins two classes, otherwise the squared aligned distance between the class
 representatives (cached across iterations); a pair that has used up its attempts is no edge at
-all, since a path through it could never be completed. Every unconnected pair on the shortest
-path from the global minimum to the lowest unconnected class is attempted with DNEB + hybrid
-eigenvector-following, until no unconnected class has such a path or the budget ends. Every
-decision depends only on the database, which is committed after each attempt, so a killed run
-resumes where it stopped.
+all, since a path through it could never be completed.
+
+First every class not connected to the global minimum, the lowest first, gets one single-ended
+search (eigenvector-following from its minimum, started along its softest Hessian modes), which
+finds the low saddles next to a minimum that double-ended searches between distant minima miss.
+Then every unconnected pair on the shortest path from the global minimum to the lowest unconnected
+class is attempted with DNEB + hybrid eigenvector-following; when no unconnected class has such a
+path, the lowest unconnected classes get further single-ended searches. A pair or a class is
+searched at most ``attempts_per_pair`` times; the loop ends when nothing is left to try or the
+budget ends. Every decision depends only on the database, which is committed after each attempt,
+so a killed run resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
 from scipy.sparse.csgraph import connected_components, dijkstra
 
 from .basinhopping import SETTLE_COUNTERS, settle
+from .hessian import lowest_eigenpairs
 from .neb import climbing_candidates, n_images, relax_band
 from .saddle import refine
 
 log = logging.getLogger(__name__)
 
 CONNECTED = 1e-6  # not smaller: scipy's dijkstra reads dense entries within 1e-8 of zero as no edge
-MAX_CANDIDATES = 3
+MAX_CANDIDATES = 3  # band maxima refined per pair attempt
+MODES_PER_SEARCH = 4  # Hessian modes of a minimum displaced along (both ways) per single-ended attempt
+SINGLE_STEP = 0.05  # that displacement, in parameter units
+
+
+def _store_saddle(pot, db, x0: torch.Tensor, c, search, stats: dict) -> bool:
+    """Refine the guess ``x0[P]``; store it if it is an index-one saddle whose two push-offs reach
+    minima (new minima are added). Returns whether it was stored (new or already known)."""
+    r = refine(pot, x0, c)
+    if not r.converged:
+        stats["hef_unconverged"] += 1
+        return False
+    starts = torch.stack([r.x + c.push_off * r.vector, r.x - c.push_off * r.vector])
+    ids = settle(db, pot, starts, search, -1, stats, label="push-off", quench=False)
+    if (ids < 0).any():
+        stats["pushoff_failed"] += 1
+        return False
+    db.add_ts(r.loss, r.x.cpu().numpy(), int(ids[0]), int(ids[1]), r.neg_eig, r.n_neg, r.rms)
+    return True
 
 
 def attempt_pair(pot, db, ia: int, ib: int, c, search, stats: dict) -> int:
     """Search transition states between minima ``ia`` and ``ib``; returns how many it found
     (index one, both sides minimised, new or already stored). The k-th attempt at a pair of
-    classes (k = 1, 2, ...) uses k times the images, so a repeat searches a different band."""
+    classes (k = 1, 2, ...) uses k times the images and 1/k of ``max_uphill_step``, so a repeat
+    searches a different band and refines its guesses in smaller steps."""
     dev = pot.device
     xa = db.minima.x[ia - 1]
     xb, dist = db.symmetry.align(xa, db.minima.x[ib - 1])
@@ -41,6 +68,7 @@ def attempt_pair(pot, db, ia: int, ib: int, c, search, stats: dict) -> int:
     n = n_images(dist, k * c.images_per_unit, k * c.min_images, k * c.max_images)
     X, E = relax_band(pot, torch.as_tensor(xa, device=dev), torch.as_tensor(xb, device=dev), n, c.spring,
                       c.neb_iter, c.neb_rms)
+    ck = replace(c, max_uphill_step=c.max_uphill_step / k)
     found = 0
     maxima = climbing_candidates(E, MAX_CANDIDATES)
     # the neighbours of the highest image are tried only when no maximum gave a transition state
@@ -48,18 +76,22 @@ def attempt_pair(pot, db, ia: int, ib: int, c, search, stats: dict) -> int:
     for idx in maxima + spare:
         if found and idx in spare:
             break
-        r = refine(pot, X[idx], c)
-        if not r.converged:
-            stats["hef_unconverged"] += 1
-            continue
-        starts = torch.stack([r.x + c.push_off * r.vector, r.x - c.push_off * r.vector])
-        ids = settle(db, pot, starts, search, -1, stats, label="push-off", quench=False)
-        if (ids < 0).any():
-            stats["pushoff_failed"] += 1
-            continue
-        db.add_ts(r.loss, r.x.cpu().numpy(), int(ids[0]), int(ids[1]), r.neg_eig, r.n_neg, r.rms)
-        found += 1
+        found += _store_saddle(pot, db, X[idx], ck, search, stats)
     db.add_attempt(a_cls, b_cls)
+    return found
+
+
+def attempt_single(pot, db, cls: int, c, search, stats: dict) -> int:
+    """Single-ended searches from minimum ``cls``: eigenvector-following (uphill along the lowest
+    mode) started ``SINGLE_STEP`` away along + and - each of ``MODES_PER_SEARCH`` Hessian modes of
+    the minimum, the softest first; the k-th attempt takes the k-th set of modes. Returns how many
+    transition states it found. Recorded as an attempt at the pair (cls, cls)."""
+    k = 1 + db.attempts().get((cls, cls), 0)
+    x = torch.as_tensor(db.minima.x[cls - 1], device=pot.device)
+    _, V, _ = lowest_eigenpairs(pot, x, k=min(pot.P, k * MODES_PER_SEARCH))
+    V = torch.as_tensor(V[:, (k - 1) * MODES_PER_SEARCH:], dtype=x.dtype, device=x.device)
+    found = sum(_store_saddle(pot, db, x + s * SINGLE_STEP * v, c, search, stats) for v in V.T for s in (1, -1))
+    db.add_attempt(cls, cls)
     return found
 
 
@@ -133,8 +165,8 @@ def run(pot, db, c, search) -> dict:
     def budget_left():
         return not out_of_time() and sum(db.attempts().values()) < c.max_pairs
 
-    def attempt(a_cls, b_cls):
-        attempt_pair(pot, db, a_cls, b_cls, c, search, stats)
+    def attempt(search_fn, *classes):
+        search_fn(pot, db, *classes, c, search, stats)
         db.set("connect_stats", stats)
         db.commit()
 
@@ -146,11 +178,18 @@ def run(pot, db, c, search) -> dict:
             log.info("connect: %d minima, %d transition states, %d classes unconnected to the global minimum, "
                      "%d pair attempts", len(db.minima.ids), len(db.ts.ids), n_unconnected,
                      sum(g.attempts.values()))
+        # single-ended searches: once from every unconnected class, more once no route is left
+        limit = 1 if pairs else c.attempts_per_pair
+        single = [g.classes[i] for i in np.argsort(g.loss, kind="stable") if g.component[i] != g.component[g.gmin]
+                  and g.attempts.get((g.classes[i],) * 2, 0) < limit]
+        if single:
+            attempt(attempt_single, single[0])
+            continue
         if not pairs:
             break
         for u, v in pairs:
             if budget_left():
-                attempt(g.classes[u], g.classes[v])
+                attempt(attempt_pair, g.classes[u], g.classes[v])
     # grow: the closest untried pairs among the lowest classes
     while db.get("grow_done", 0) < c.grow_pairs and not out_of_time():
         g = _Graph(db, dist, c.attempts_per_pair)
@@ -161,7 +200,7 @@ def run(pot, db, c, search) -> dict:
             break
         _, cu, cv = min(cand)
         db.set("grow_done", db.get("grow_done", 0) + 1)
-        attempt(cu, cv)
+        attempt(attempt_pair, cu, cv)
     g = _Graph(db, dist, c.attempts_per_pair)
     stats.update(
         seconds=time.monotonic() - t0,

@@ -12,14 +12,15 @@ import pandas as pd  # noqa: E402
 LABELS = {"train_auc": "training AUC", "test_auc": "testing AUC"}
 
 
-def draw_tree(ax, nodes: pd.DataFrame, value: np.ndarray, norm, cmap) -> None:
-    """One disconnectivity graph on ``ax``; leaves coloured by ``value`` [n_minima] via cmap."""
+def draw_tree(ax, nodes: pd.DataFrame, value: np.ndarray, norm, cmap, classes: int) -> None:
+    """One disconnectivity graph of a landscape with ``classes`` symmetry classes on ``ax``; leaves
+    coloured by ``value`` [n_minima] via cmap."""
     by_id = nodes.set_index("node")
-    if len(nodes) == 1:  # the global minimum is joined to no other minimum yet
+    if len(nodes) == 1:  # the global minimum is joined to no other minimum
         r = nodes.iloc[0]
         ax.plot([0, 0], [r.energy + 1e-3, r.energy], color=cmap(norm(value[int(r.minimum)])), lw=1.4)
-        ax.text(0.5, 0.5, "no transition state joins\nthe global minimum yet", transform=ax.transAxes,
-                ha="center", va="center", fontsize=9, color="0.3")
+        text = "a single symmetry class:\nnothing to connect" if classes == 1 else "no transition state joins\nthe global minimum yet"
+        ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=9, color="0.3")
     for r in nodes.itertuples():
         if r.parent >= 0:
             p = by_id.loc[r.parent]
@@ -46,7 +47,7 @@ def disconnectivity_figure(panels: list[dict], colour: str, title: str, output: 
     rows = int(np.ceil(n / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols + 1, 4.6 * rows), squeeze=False, layout="constrained")
     for ax, p in zip(axes.flat, panels):
-        draw_tree(ax, p["nodes"], p["metrics"][colour].to_numpy(float), norm, cmap)
+        draw_tree(ax, p["nodes"], p["metrics"][colour].to_numpy(float), norm, cmap, p["classes"])
         joined = int(p["nodes"]["n_minima"].max())  # the root holds every class joined to the global minimum
         ax.set_title(f"{p['title']}\n{joined} of {p['classes']} symmetry classes connected", fontsize=10)
     for ax in list(axes.flat)[n:]:
