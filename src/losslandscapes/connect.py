@@ -5,15 +5,15 @@ already joins two classes, otherwise the squared aligned distance between the cl
 representatives (cached across iterations); a pair that has used up its attempts is no edge at
 all, since a path through it could never be completed.
 
-First every class not connected to the global minimum, the lowest first, gets one single-ended
-search (eigenvector-following from its minimum, started along its softest Hessian modes), which
-finds the low saddles next to a minimum that double-ended searches between distant minima miss.
-Then every unconnected pair on the shortest path from the global minimum to the lowest unconnected
-class is attempted with DNEB + hybrid eigenvector-following; when no unconnected class has such a
-path, the lowest unconnected classes get further single-ended searches. A pair or a class is
-searched at most ``attempts_per_pair`` times; the loop ends when nothing is left to try or the
-budget ends. Every decision depends only on the database, which is committed after each attempt,
-so a killed run resumes where it stopped.
+Every unconnected pair on the shortest path from the global minimum to the lowest unconnected
+class is attempted with DNEB + hybrid eigenvector-following. When no unconnected class has such a
+path, the lowest class still unconnected gets single-ended searches (eigenvector-following from
+its minimum, started along its softest Hessian modes); these find the low saddles next to a
+minimum that double-ended searches between distant minima miss, and open new routes. (Made first
+for every unconnected class, they found new unconnected minima faster than they joined them on
+the locality landscapes.) A pair or a class is searched at most ``attempts_per_pair`` times; the
+loop ends when nothing is left to try or the budget ends. Every decision depends only on the
+database, which is committed after each attempt, so a killed run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -178,15 +178,13 @@ def run(pot, db, c, search) -> dict:
             log.info("connect: %d minima, %d transition states, %d classes unconnected to the global minimum, "
                      "%d pair attempts", len(db.minima.ids), len(db.ts.ids), n_unconnected,
                      sum(g.attempts.values()))
-        # single-ended searches: once from every unconnected class, more once no route is left
-        limit = 1 if pairs else c.attempts_per_pair
-        single = [g.classes[i] for i in np.argsort(g.loss, kind="stable") if g.component[i] != g.component[g.gmin]
-                  and g.attempts.get((g.classes[i],) * 2, 0) < limit]
-        if single:
-            attempt(attempt_single, single[0])
+        if not pairs:  # no double-ended route left: single-ended searches from the lowest stuck class
+            stuck = [g.classes[i] for i in np.argsort(g.loss, kind="stable") if g.component[i] != g.component[g.gmin]
+                     and g.attempts.get((g.classes[i],) * 2, 0) < c.attempts_per_pair]
+            if not stuck:
+                break
+            attempt(attempt_single, stuck[0])
             continue
-        if not pairs:
-            break
         for u, v in pairs:
             if budget_left():
                 attempt(attempt_pair, g.classes[u], g.classes[v])
