@@ -25,15 +25,18 @@ def mb_database(path):
     return pot, db
 
 
-def test_muller_brown_both_saddles_found_and_connected(tmp_path):
-    pot, db = mb_database(tmp_path / "mb.sqlite")
-    stats = connect.run(pot, db, MB_CONNECT, MB_SEARCH)
+def assert_both_saddles_connect_all(stats, db):
     assert stats["connected_to_gmin"] == 3
     ts = db.ts_frame()
     found = np.stack(ts["params"].to_numpy())
     for s in MB_SADDLES:
         assert np.linalg.norm(found - s, axis=1).min() < 1e-5
     assert (ts["n_neg_eig"] == 1).all()
+
+
+def test_muller_brown_both_saddles_found_and_connected(tmp_path):
+    pot, db = mb_database(tmp_path / "mb.sqlite")
+    assert_both_saddles_connect_all(connect.run(pot, db, MB_CONNECT, MB_SEARCH), db)
 
 
 def test_killed_connect_resumes(tmp_path, monkeypatch):
@@ -128,11 +131,5 @@ def test_single_ended_searches_connect_when_every_pair_is_used_up(tmp_path):
     for a, b in ((1, 2), (1, 3), (2, 3)):  # no double-ended attempt left
         for _ in range(MB_CONNECT.attempts_per_pair):
             db.add_attempt(a, b)
-    stats = connect.run(pot, db, MB_CONNECT, MB_SEARCH)
-    assert stats["connected_to_gmin"] == 3
-    ts = db.ts_frame()
-    found = np.stack(ts["params"].to_numpy())
-    for s in MB_SADDLES:
-        assert np.linalg.norm(found - s, axis=1).min() < 1e-5
-    assert (ts["n_neg_eig"] == 1).all()
+    assert_both_saddles_connect_all(connect.run(pot, db, MB_CONNECT, MB_SEARCH), db)
     assert all(a == b for a, b in db.attempts() if (a, b) not in ((1, 2), (1, 3), (2, 3)))
