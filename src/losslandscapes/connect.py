@@ -176,7 +176,7 @@ def run(pot, db, c, search) -> dict:
         if time.monotonic() - last_log > 5:
             last_log = time.monotonic()
             log.info("connect: %d minima, %d transition states, %d classes unconnected to the global minimum, "
-                     "%d pair attempts", len(db.minima.ids), len(db.ts.ids), n_unconnected,
+                     "%d attempts (pairs and single-ended)", len(db.minima.ids), len(db.ts.ids), n_unconnected,
                      sum(g.attempts.values()))
         if not pairs:  # no double-ended route left: single-ended searches from the lowest stuck class
             stuck = [g.classes[i] for i in np.argsort(g.loss, kind="stable") if g.component[i] != g.component[g.gmin]

@@ -169,7 +169,7 @@ class Database:
         rows = self.con.execute("SELECT min1, min2 FROM ts WHERE degenerate=0 ORDER BY id").fetchall()
         return [(self.minimum_class(a), self.minimum_class(b)) for a, b in rows]
 
-    # -- pair attempts ----------------------------------------------------------------------
+    # -- attempts: pairs (a, b), single-ended searches (a, a) -------------------------------
     def attempts(self) -> dict[tuple[int, int], int]:
         return {(a, b): n for a, b, n in self.con.execute("SELECT a, b, attempts FROM pairs")}
 
