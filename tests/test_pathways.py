@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from losslandscapes import basinhopping, connect
+from losslandscapes import basinhopping, connect, quench
 from losslandscapes.config import Connect, Search
 from losslandscapes.database import Database
 from losslandscapes.hessian import lowest_eigenpairs
-from losslandscapes.potentials import MLPLoss, MullerBrown
+from losslandscapes.potentials import MLPLoss, MullerBrown, Potential
 from losslandscapes.symmetry import NetworkSymmetry, NoSymmetry
 
 MB_SADDLES = np.array([[-0.822002, 0.624313], [0.212487, 0.292988]])
@@ -20,7 +20,7 @@ def mb_database(path):
     db = Database(path, {"test": "mb"}, NoSymmetry(), 1e-6, 1e-3)
     starts = torch.tensor([[-0.5, 1.5], [0.6, 0.0], [0.0, 0.5]], dtype=torch.float64)
     stats = basinhopping.new_stats()
-    assert (basinhopping.settle(db, pot, starts, MB_SEARCH, 0, stats) >= 0).all()
+    assert (quench.settle(db, pot, starts, MB_SEARCH, 0, stats) >= 0).all()
     db.commit()
     return pot, db
 
@@ -40,30 +40,28 @@ def test_muller_brown_both_saddles_found_and_connected(tmp_path):
 
 
 def test_killed_connect_resumes(tmp_path, monkeypatch):
+    """Killed after its first merged attempt (whatever else its cycle computed is lost), a run
+    resumes from the committed database and keeps every transition state it had."""
     path = tmp_path / "mb.sqlite"
     pot, db = mb_database(path)
-    real = {name: getattr(connect, name) for name in ("attempt_pair", "attempt_single")}
-    calls = []
+    real_merge = connect.merge
+    merged = []
 
-    def dying(name):
-        def search(*a, **k):  # the second search of either kind is killed
-            if calls:
-                raise KeyboardInterrupt("killed")
-            calls.append(name)
-            return real[name](*a, **k)
-        return search
+    def dying_merge(*a, **k):
+        if merged:
+            raise KeyboardInterrupt("killed")
+        merged.append(1)
+        return real_merge(*a, **k)
 
-    for name in real:
-        monkeypatch.setattr(connect, name, dying(name))
+    monkeypatch.setattr(connect, "merge", dying_merge)
     with pytest.raises(KeyboardInterrupt):
         connect.run(pot, db, MB_CONNECT, MB_SEARCH)
     db.con.rollback()
     before = db.ts_frame()
     db.close()
-    for name, fn in real.items():
-        monkeypatch.setattr(connect, name, fn)
+    monkeypatch.setattr(connect, "merge", real_merge)
     pot, db = MullerBrown(), Database(path, {"test": "mb"}, NoSymmetry(), 1e-6, 1e-3)
-    assert len(db.ts.ids) == len(before) >= 1
+    assert len(db.ts.ids) == len(before) >= 1 and sum(db.attempts().values()) == 1
     stats = connect.run(pot, db, MB_CONNECT, MB_SEARCH)
     after = db.ts_frame()
     assert stats["connected_to_gmin"] == 3
@@ -112,18 +110,81 @@ def test_every_stored_minimum_is_a_minimum(small_landscape):
         assert float(pot.value_and_grad(x[None])[1].norm() / pot.P**0.5) < 1e-8
 
 
-def test_every_ts_is_index_one_and_descends_to_its_minima(small_landscape):
-    pot, db, search = small_landscape
+def steepest_descent_minimum(fg, x: np.ndarray, step: float = 0.005) -> np.ndarray:
+    """An independent reference: the steepest-descent path from ``x`` in steps of at most
+    ``step`` (halved on any rise, grown back after a success) until the gradient has fallen to 25%
+    of its peak, well past the inflection of the path; then scipy's L-BFGS-B down to the minimum."""
+    from scipy.optimize import minimize
+
+    f, g = fg(x)
+    peak, h = 0.0, step
+    for _ in range(100_000):
+        gn = np.linalg.norm(g)
+        peak = max(peak, gn)
+        if gn < 0.25 * peak or h < 1e-12:
+            break
+        trial = x - h * g / gn
+        ft, gt = fg(trial)
+        if ft < f:
+            x, f, g = trial, ft, gt
+            h = min(step, 1.5 * h)
+        else:
+            h *= 0.5
+    return minimize(fg, x, jac=True, method="L-BFGS-B", options={"gtol": 1e-12, "ftol": 0, "maxiter": 20_000}).x
+
+
+def test_every_ts_is_index_one_and_joins_the_minima_steepest_descent_reaches(small_landscape):
+    """Each stored transition state has one negative Hessian eigenvalue, and the steepest-descent
+    paths that leave it along its negative mode (followed by an independent descent on the torch
+    reference loss) end in the classes of its two stored minima."""
+    pot, db, _ = small_landscape
+    ref = MLPLoss(pot.sizes, pot.X.numpy(), pot.y.numpy(), pot.lam, backend="torch")
+
+    def fg(w):
+        f, g = ref.value_and_grad(torch.tensor(w[None]))
+        return float(f[0]), g[0].numpy()
+
     ts = db.ts_frame()
     assert len(ts) >= 1
+    classes = sorted(set(db.minima.sym))
     for r in ts.itertuples():
         x = torch.tensor(r.params)
         evals, vecs, n_neg = lowest_eigenpairs(pot, x, k=1)
         assert n_neg == 1 and evals[0] < 0
-        v = torch.tensor(vecs[:, 0])
-        stats = basinhopping.new_stats()
-        ids = basinhopping.settle(db, pot, torch.stack([x + 0.01 * v, x - 0.01 * v]), search, -1, stats, quench=False)
-        assert sorted(ids.tolist()) == sorted([r.min1, r.min2])
+        ends = []
+        for sign in (1, -1):
+            m = steepest_descent_minimum(fg, r.params + sign * 0.01 * vecs[:, 0])
+            dist = [db.symmetry.align(m, db.minima.x[c - 1])[1] for c in classes]
+            ends.append(classes[int(np.argmin(dist))])
+        assert sorted(ends) == sorted([db.minimum_class(r.min1), db.minimum_class(r.min2)])
+
+
+class SideBasin(Potential):
+    """f = V(x) + 2 y^2 with V' = 1000 (x + 0.5) x (x - 0.06) (x - 0.09) (x - 1): a transition state at
+    the origin between a minimum at x = -0.5 and a narrow side basin at x = 0.06, whose ridge at
+    x = 0.09 is only 1.8e-4 above it; the deep minimum at x = 1 lies behind the ridge."""
+
+    V = np.polynomial.Polynomial.fromroots([-0.5, 0.0, 0.06, 0.09, 1.0]).integ() * 1000
+
+    def __init__(self):
+        self.P, self.device = 2, torch.device("cpu")
+
+    def value(self, q):
+        x = q[:, 0]
+        return sum(c * x**k for k, c in enumerate(self.V.coef)) + 2 * q[:, 1] ** 2
+
+
+def test_push_off_descent_follows_the_path_into_a_narrow_side_basin(tmp_path):
+    pot = SideBasin()
+    db = Database(tmp_path / "side.sqlite", {"test": "side"}, NoSymmetry(), 1e-9, 1e-3)
+    search = Search(memory=10, max_step=0.5, quench_gtol=1e-6, tight_gtol=1e-10)
+    start = torch.tensor([[0.01, 0.0]], dtype=torch.float64)  # the push-off along +x from the TS at 0
+    # a Newton-like polish straight from the push-off (what push-offs did before) jumps the ridge ...
+    assert quench.polish(pot, start[0], 1e-10).x[0] > 0.5
+    # ... the path-following descent does not
+    ids = quench.settle(db, pot, start, search, -1, basinhopping.new_stats(),
+                        descent=quench.descent_settings(search, Connect()))
+    assert ids[0] >= 1 and abs(db.minima.x[ids[0] - 1][0] - 0.06) < 1e-6
 
 
 def test_single_ended_searches_connect_when_every_pair_is_used_up(tmp_path):
@@ -133,3 +194,28 @@ def test_single_ended_searches_connect_when_every_pair_is_used_up(tmp_path):
             db.add_attempt(a, b)
     assert_both_saddles_connect_all(connect.run(pot, db, MB_CONNECT, MB_SEARCH), db)
     assert all(a == b for a, b in db.attempts() if (a, b) not in ((1, 2), (1, 3), (2, 3)))
+
+
+def test_results_do_not_depend_on_the_number_of_threads(tmp_path):
+    """Basin-hopping and connect give the same bits with one worker thread and with two."""
+    from losslandscapes import workers
+
+    rng = np.random.default_rng(7)  # the data of small_landscape
+    X = rng.uniform(0, 3, (80, 2))
+    y = (X[:, 0] + X[:, 1] > 3).astype(int) + 2 * (X[:, 0] > 1.5)
+    pot = MLPLoss((2, 3, 4), X, y, 1e-3)
+    search = Search(chains=4, steps=3, quench_gtol=1e-5, tight_gtol=1e-9)
+    frames = []
+    for threads in (1, 2):
+        workers.set_threads(threads)
+        try:
+            db = Database(tmp_path / f"t{threads}.sqlite", {"t": 1}, NetworkSymmetry((2, 3, 4)), 1e-6, 0.1)
+            basinhopping.run(pot, db, search, seed=1, device=torch.device("cpu"))
+            connect.run(pot, db, Connect(max_pairs=8, grow_pairs=4), search)
+            frames.append((db.minima_frame(), db.ts_frame()))
+        finally:
+            workers.set_threads(1)
+    assert len(frames[0][0]) >= 2 and len(frames[0][1]) >= 1
+    for a, b in zip(*frames):
+        assert len(a) == len(b) and np.array_equal(np.stack(a["params"]), np.stack(b["params"]))
+        assert np.array_equal(a["loss"].to_numpy(), b["loss"].to_numpy())

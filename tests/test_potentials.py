@@ -3,27 +3,31 @@ import numpy as np
 import pytest
 import torch
 
-from losslandscapes.experiments import free_mask, locality_masks
-from losslandscapes.potentials import MLPLoss, Potential, n_parameters
+from losslandscapes import hessian, kernels
+from losslandscapes.experiments import locality_masks
+from losslandscapes.layout import free_mask, n_parameters
+from losslandscapes.potentials import MLPLoss, Potential
 from losslandscapes.symmetry import NetworkSymmetry
 
 ARCHS = [((2, 10, 4), None), ((2, 10, 4), 2), ((2, 5, 5, 4), None), ((2, 4, 4, 4, 4), None), ((2, 5, 4), 3)]
+BACKENDS = ["torch", "numba"]
 
 
-def make(sizes, k, rng, n=60, lam=1e-3, reg_bias=True):
+def make(sizes, k, rng, n=60, lam=1e-3, reg_bias=True, backend="torch"):
     X = rng.uniform(0, 2, (n, sizes[0]))
     y = rng.integers(0, sizes[-1], n)
     free = free_mask(sizes, locality_masks(sizes, k)) if k else None
-    return MLPLoss(sizes, X, y, lam, free, reg_bias)
+    return MLPLoss(sizes, X, y, lam, free, reg_bias, backend=backend)
 
 
 def test_parameter_counts():
     assert [n_parameters(s) for s in ((2, 10, 4), (784, 10, 10), (2, 5, 5, 4), (2, 4, 4, 4, 4))] == [74, 7960, 69, 72]
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("sizes,k", ARCHS)
-def test_gradient_and_hessian_match_finite_differences(rng, sizes, k):
-    pot = make(sizes, k, rng)
+def test_gradient_and_hessian_match_finite_differences(rng, sizes, k, backend):
+    pot = make(sizes, k, rng, backend=backend)
     x = torch.tensor(rng.normal(size=pot.P))
     f, g = pot.value_and_grad(x[None])
     h = 1e-5
@@ -36,11 +40,29 @@ def test_gradient_and_hessian_match_finite_differences(rng, sizes, k):
     assert torch.allclose(pot.hvp(x, v), pot.hessian(x) @ v, atol=1e-10)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("sizes,k,reg_bias", [((2, 10, 4), None, True), ((2, 10, 4), 1, False), ((3, 5, 4), 2, True)])
-def test_closed_form_hessian_equals_automatic_differentiation(rng, sizes, k, reg_bias):
-    pot = make(sizes, k, rng, reg_bias=reg_bias)
+def test_closed_form_hessian_equals_automatic_differentiation(rng, sizes, k, reg_bias, backend):
+    pot = make(sizes, k, rng, reg_bias=reg_bias, backend=backend)
     x = torch.tensor(rng.normal(size=pot.P))
     assert torch.allclose(pot.hessian(x), Potential.hessian(pot, x), rtol=0, atol=1e-12)
+
+
+def test_minimum_spectrum_by_factorisation_equals_diagonalisation(rng, monkeypatch):
+    """Above EXACT_LIMIT: Cholesky + shift-invert Lanczos where positive definite, plain Lanczos
+    (which then finds the negative eigenvalue) where not; both against a full diagonalisation."""
+    lanczos = hessian.lowest_eigenpairs
+    calls = []
+    monkeypatch.setattr(hessian, "lowest_eigenpairs", lambda *a, **k: calls.append(1) or lanczos(*a, **k))
+    for lam, positive in ((5.0, True), (1e-3, False)):
+        pot = make((60, 20, 4), None, rng, n=80, lam=lam, backend="numba")
+        assert pot.P > hessian.EXACT_LIMIT
+        x = torch.tensor(rng.normal(scale=0.05 if positive else 1.0, size=pot.P))
+        evals = np.linalg.eigvalsh(pot.hessian(x).numpy())
+        assert (evals[0] > 0) == positive
+        lowest, n_neg = hessian.minimum_spectrum(pot, x)
+        assert lowest == pytest.approx(evals[0], rel=1e-6)
+        assert (n_neg == 0) == positive and len(calls) == (0 if positive else 1)
 
 
 def test_loss_definition_by_hand(rng):
@@ -58,14 +80,60 @@ def test_loss_definition_by_hand(rng):
     assert abs(float(nob.value(torch.tensor(x)[None])[0]) - (expected - 0.01 * (x**2).sum() + reg)) < 1e-13
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("sizes,k", ARCHS)
-def test_batch_equals_one_at_a_time(rng, sizes, k):
-    pot = make(sizes, k, rng)
+def test_batch_equals_one_at_a_time(rng, sizes, k, backend):
+    pot = make(sizes, k, rng, n=300, backend=backend)  # 300 samples: several blocks of the CPU kernel
     x = torch.tensor(rng.normal(size=(5, pot.P)))
     f, g = pot.value_and_grad(x)
     for i in range(5):
         fi, gi = pot.value_and_grad(x[i : i + 1])
         assert torch.allclose(fi[0], f[i], rtol=0, atol=1e-14) and torch.allclose(gi[0], g[i], rtol=0, atol=1e-14)
+        if backend == "numba":  # the compiled L-BFGS evaluates one row at a time: same bits
+            g_row = np.empty(pot.P)
+            f_row = kernels.row_value_grad(x[i].numpy(), g_row, *pot.kernel.args)
+            assert f_row == float(f[i]) and np.array_equal(g_row, g[i].numpy())
+
+
+@pytest.mark.parametrize("sizes,k", ARCHS)
+def test_cpu_kernel_equals_torch(rng, sizes, k):
+    """The compiled CPU kernel and the torch reference agree to 1e-12: loss, gradient, Hessian
+    and Hessian-vector products, on 300 samples (three blocks of the kernel)."""
+    ref = make(sizes, k, rng, n=300)
+    cpu = MLPLoss(sizes, ref.X.numpy(), ref.y.numpy(), ref.lam, ref.free, backend="numba")
+    x = torch.tensor(rng.normal(size=(4, ref.P)))
+    for a, b in zip(cpu.value_and_grad(x), ref.value_and_grad(x)):
+        assert torch.allclose(a, b, rtol=0, atol=1e-12)
+    assert torch.allclose(cpu.hessian(x[0]), ref.hessian(x[0]), rtol=0, atol=1e-12)
+    v = torch.tensor(rng.normal(size=ref.P))
+    assert torch.allclose(cpu.hvp(x[1], v), ref.hvp(x[1], v), rtol=0, atol=1e-12)
+
+
+def test_sparse_inputs_kernel_equals_torch(rng):
+    """Inputs that are mostly zero (as MNIST pixels) take the kernel's sparse first layer."""
+    X = rng.uniform(0, 255, (300, 30)) * (rng.uniform(size=(300, 30)) < 0.2)
+    y = rng.integers(0, 3, 300)
+    ref = MLPLoss((30, 5, 3), X, y, 0.1, backend="torch")
+    cpu = MLPLoss((30, 5, 3), X, y, 0.1, backend="numba")
+    assert len(cpu.kernel.args[2]) == 301  # row pointers: the sparse path
+    x = torch.tensor(rng.normal(size=(3, ref.P)) * 0.01)
+    for a, b in zip(cpu.value_and_grad(x), ref.value_and_grad(x)):
+        assert torch.allclose(a, b, rtol=0, atol=1e-12)
+
+
+def test_compiled_exp_is_within_one_ulp_of_libm():
+    z = np.concatenate([np.linspace(-708, 709, 200_001), np.random.default_rng(0).uniform(-1, 1, 100_000)])
+    out = z.copy()
+    kernels._vexp(out, len(out), np.empty(len(z)), np.empty(len(z), np.int64))
+    assert np.max(np.abs(out - np.exp(z)) / np.spacing(np.exp(z))) <= 1.0
+
+
+def test_backend_choice():
+    X, y = np.zeros((3, 2)), np.zeros(3, int)
+    assert MLPLoss((2, 3, 2), X, y, 0.1).backend == "numba"  # auto on the CPU
+    assert MLPLoss((2, 3, 2), X, y, 0.1, backend="torch").kernel is None
+    with pytest.raises(ValueError, match="backend"):
+        MLPLoss((2, 3, 2), X, y, 0.1, backend="jax")
 
 
 @pytest.mark.parametrize("sizes,k", ARCHS)

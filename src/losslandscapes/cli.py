@@ -39,6 +39,9 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(max(1, a.threads))
+    from .workers import set_threads
+
+    set_threads(a.threads)
     module, func = STAGES[a.stage].split(".")
     fn = getattr(importlib.import_module(f"losslandscapes.{module}"), func)
     kwargs = json.loads(a.kwargs)

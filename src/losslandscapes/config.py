@@ -45,7 +45,7 @@ class Search:
     adapt_step: bool = True
     target_acceptance: float = 0.5
     init_scale: float = 1.0
-    memory: int = 10
+    memory: int = 40
     max_step: float = 0.5
     quench_gtol: float = 1e-5
     tight_gtol: float = 1e-9
@@ -67,7 +67,7 @@ class Connect:
     min_images: int = 8
     max_images: int = 20
     spring: float = 1.0
-    neb_iter: int = 50
+    neb_iter: int = 25
     neb_rms: float = 1e-5
     ts_gtol: float = 1e-8
     hef_iter: int = 150
@@ -75,6 +75,8 @@ class Connect:
     max_uphill_step: float = 0.3
     max_tangent_step: float = 0.1
     push_off: float = 0.01
+    descent_step: float = 0.01
+    past_peak: float = 0.5
     max_seconds: float | None = None
 
 

@@ -5,31 +5,36 @@ already joins two classes, otherwise the squared aligned distance between the cl
 representatives (cached across iterations); a pair that has used up its attempts is no edge at
 all, since a path through it could never be completed.
 
-Every unconnected pair on the shortest path from the global minimum to the lowest unconnected
-class is attempted with DNEB + hybrid eigenvector-following. When no unconnected class has such a
+Every unconnected pair on the shortest paths from the global minimum to the lowest unconnected
+classes is attempted with DNEB + eigenvector-following. When no unconnected class has such a
 path, the lowest class still unconnected gets single-ended searches (eigenvector-following from
 its minimum, started along its softest Hessian modes); these find the low saddles next to a
 minimum that double-ended searches between distant minima miss, and open new routes. (Made first
 for every unconnected class, they found new unconnected minima faster than they joined them on
 the locality landscapes.) A pair or a class is searched at most ``attempts_per_pair`` times; the
-loop ends when nothing is left to try or the budget ends. Every decision depends only on the
-database, which is committed after each attempt, so a killed run resumes where it stopped.
+loop ends when nothing is left to try or the budget ends.
+
+Work goes in cycles, as PATHSAMPLE farms out OPTIM jobs: the pairs of ``PATHS_PER_CYCLE``
+shortest paths (or one single-ended attempt, or ``GROW_CYCLE`` grow pairs) are chosen from the
+database as it stood when the cycle began, computed side by side as ``workers`` tasks that write
+nothing, and merged back in a fixed order, with a commit after each attempt. So results never
+depend on timing or on the number of threads, and a killed run resumes at the last merged attempt.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from scipy.sparse.csgraph import connected_components, dijkstra
 
-from .basinhopping import SETTLE_COUNTERS, settle
+from . import quench, workers
+from .ef import EFResult, transition_state
 from .hessian import lowest_eigenpairs
 from .neb import climbing_candidates, n_images, relax_band
-from .saddle import refine
 
 log = logging.getLogger(__name__)
 
@@ -37,73 +42,98 @@ CONNECTED = 1e-6  # not smaller: scipy's dijkstra reads dense entries within 1e-
 MAX_CANDIDATES = 3  # band maxima refined per pair attempt
 MODES_PER_SEARCH = 4  # Hessian modes of a minimum displaced along (both ways) per single-ended attempt
 SINGLE_STEP = 0.05  # that displacement, in parameter units
+PATHS_PER_CYCLE = 8  # shortest paths (to the lowest unconnected classes) whose pairs make one cycle
+GROW_CYCLE = 4  # pair attempts per cycle of the grow phase (constants: results never depend on threads)
 
 
-def _store_saddle(pot, db, x0: torch.Tensor, c, search, stats: dict) -> bool:
-    """Refine the guess ``x0[P]``; store it if it is an index-one saddle whose two push-offs reach
-    minima (new minima are added). Returns whether it was stored (new or already known)."""
-    r = refine(pot, x0, c)
+@dataclass
+class Saddle:
+    """A converged transition state and what its two push-offs reached, not yet merged."""
+
+    ts: EFResult
+    ends: list  # two quench.Quenched
+
+
+@dataclass
+class Attempt:
+    """One pair (a, b) or single-ended (a, a) attempt, computed against the database as it stood
+    when its cycle began."""
+
+    classes: tuple[int, int]
+    saddles: list[Saddle]
+    unconverged: int  # guesses whose refinement did not converge
+
+
+def _saddle(pot, db, x0: torch.Tensor, c, search) -> Saddle | None:
+    """Refine the guess ``x0[P]``; if it is an index-one saddle, quench its two push-offs."""
+    r = transition_state(pot, x0, c)
     if not r.converged:
-        stats["hef_unconverged"] += 1
-        return False
+        return None
     starts = torch.stack([r.x + c.push_off * r.vector, r.x - c.push_off * r.vector])
-    ids = settle(db, pot, starts, search, -1, stats, label="push-off", quench=False)
-    if (ids < 0).any():
-        stats["pushoff_failed"] += 1
-        return False
-    db.add_ts(r.loss, r.x.cpu().numpy(), int(ids[0]), int(ids[1]), r.neg_eig, r.n_neg, r.rms)
-    return True
+    return Saddle(r, quench.quench(db, pot, starts, search, quench.descent_settings(search, c), label="push-off"))
 
 
-def attempt_pair(pot, db, ia: int, ib: int, c, search, stats: dict) -> int:
-    """Search transition states between minima ``ia`` and ``ib``; returns how many it found
-    (index one, both sides minimised, new or already stored). The k-th attempt at a pair of
-    classes (k = 1, 2, ...) uses k times the images and 1/k of ``max_uphill_step``, so a repeat
+def _attempt(classes, saddles: list) -> Attempt:
+    return Attempt(classes, [s for s in saddles if s is not None], sum(s is None for s in saddles))
+
+
+def search_pair(pot, db, ia: int, ib: int, k: int, c, search) -> Attempt:
+    """Transition states between minima ``ia`` and ``ib``, the ``k``-th attempt at their pair of
+    classes (k = 1, 2, ...): it uses k times the images and 1/k of ``max_uphill_step``, so a repeat
     searches a different band and refines its guesses in smaller steps."""
     dev = pot.device
     xa = db.minima.x[ia - 1]
     xb, dist = db.symmetry.align(xa, db.minima.x[ib - 1])
     a_cls, b_cls = db.minimum_class(ia), db.minimum_class(ib)
-    k = 1 + db.attempts().get((min(a_cls, b_cls), max(a_cls, b_cls)), 0)
     n = n_images(dist, k * c.images_per_unit, k * c.min_images, k * c.max_images)
     X, E = relax_band(pot, torch.as_tensor(xa, device=dev), torch.as_tensor(xb, device=dev), n, c.spring,
                       c.neb_iter, c.neb_rms)
     ck = replace(c, max_uphill_step=c.max_uphill_step / k)
-    found = 0
     maxima = climbing_candidates(E, MAX_CANDIDATES)
-    # the neighbours of the highest image are tried only when no maximum gave a transition state
-    spare = [i for i in (maxima[0] - 1, maxima[0] + 1) if 0 < i < len(E) - 1] if maxima else []
-    for idx in maxima + spare:
-        if found and idx in spare:
-            break
-        found += _store_saddle(pot, db, X[idx], ck, search, stats)
-    db.add_attempt(a_cls, b_cls)
-    return found
+    saddles = [_saddle(pot, db, X[i], ck, search) for i in maxima]
+    if not any(s is not None and not any(q.unconverged for q in s.ends) for s in saddles) and maxima:
+        # no maximum gave a transition state: the neighbours of the highest image
+        saddles += [_saddle(pot, db, X[i], ck, search) for i in (maxima[0] - 1, maxima[0] + 1) if 0 < i < len(E) - 1]
+    return _attempt((a_cls, b_cls), saddles)
 
 
-def attempt_single(pot, db, cls: int, c, search, stats: dict) -> int:
-    """Single-ended searches from minimum ``cls``: eigenvector-following (uphill along the lowest
-    mode) started ``SINGLE_STEP`` away along + and - each of ``MODES_PER_SEARCH`` Hessian modes of
-    the minimum, the softest first; the k-th attempt takes the k-th set of modes. Returns how many
-    transition states it found. Recorded as an attempt at the pair (cls, cls)."""
-    k = 1 + db.attempts().get((cls, cls), 0)
+def search_single(pot, db, cls: int, k: int, c, search) -> Attempt:
+    """Single-ended searches from minimum ``cls``, its ``k``-th: eigenvector-following (uphill along
+    the lowest mode) started ``SINGLE_STEP`` away along + and - each of ``MODES_PER_SEARCH`` Hessian
+    modes of the minimum, the softest first; the k-th attempt takes the k-th set of modes. Recorded
+    as an attempt at the pair (cls, cls)."""
     x = torch.as_tensor(db.minima.x[cls - 1], device=pot.device)
     _, V, _ = lowest_eigenpairs(pot, x, k=min(pot.P, k * MODES_PER_SEARCH))
     V = torch.as_tensor(V[:, (k - 1) * MODES_PER_SEARCH:], dtype=x.dtype, device=x.device)
-    found = sum(_store_saddle(pot, db, x + s * SINGLE_STEP * v, c, search, stats) for v in V.T for s in (1, -1))
-    db.add_attempt(cls, cls)
-    return found
+    guesses = [x + s * SINGLE_STEP * v for v in V.T for s in (1, -1)]
+    return _attempt((cls, cls), workers.map_tasks(lambda g: _saddle(pot, db, g, c, search), guesses))
+
+
+def merge(db, pot, att: Attempt, stats: dict) -> int:
+    """Store an attempt's transition states whose two push-offs reached minima (new minima are
+    added) and count the attempt; returns how many transition states it stored (new or known)."""
+    stats["hef_unconverged"] += att.unconverged
+    stored = 0
+    for s in att.saddles:
+        ids = quench.store(db, pot, s.ends, -1, stats)
+        if (ids < 0).any():
+            stats["pushoff_failed"] += 1
+            continue
+        db.add_ts(s.ts.f, s.ts.x.cpu().numpy(), int(ids[0]), int(ids[1]), s.ts.eigenvalue, s.ts.n_neg, s.ts.rms)
+        stored += 1
+    db.add_attempt(*att.classes)
+    return stored
 
 
 def missing_connections(loss: np.ndarray, dist: np.ndarray, direct: np.ndarray,
-                        exhausted: np.ndarray) -> tuple[list[tuple[int, int]], int]:
+                        exhausted: np.ndarray, n_paths: int = 1) -> tuple[list[tuple[int, int]], int]:
     """Dijkstra missing-connection step over classes with losses ``loss[n]``, aligned distances
     ``dist[n, n]``, joined pairs ``direct[n, n]`` and used-up pairs ``exhausted[n, n]``.
 
-    Returns the unjoined index pairs on the shortest path from the global minimum to the lowest
-    class not connected to it that still has a path (empty if none), and how many classes are
-    not connected. A joined pair costs ``CONNECTED``, a used-up pair is no edge, any other pair
-    costs the squared distance.
+    Returns the unjoined index pairs (each once) on the shortest paths from the global minimum to
+    the ``n_paths`` lowest classes not connected to it that still have a path (empty if none), and
+    how many classes are not connected. A joined pair costs ``CONNECTED``, a used-up pair is no
+    edge, any other pair costs the squared distance.
     """
     W = np.maximum(dist**2, CONNECTED)
     W[exhausted] = np.inf
@@ -114,12 +144,14 @@ def missing_connections(loss: np.ndarray, dist: np.ndarray, direct: np.ndarray,
     reach, pred = dijkstra(W, indices=gmin, return_predecessors=True)
     todo = [int(i) for i in np.argsort(loss, kind="stable") if comp[i] != comp[gmin]]
     open_ = [i for i in todo if np.isfinite(reach[i])]
-    if not open_:
-        return [], len(todo)
-    path = [open_[0]]
-    while path[-1] != gmin:
-        path.append(int(pred[path[-1]]))
-    return [(u, v) for u, v in zip(path[:-1], path[1:]) if not direct[u, v]], len(todo)
+    pairs = []
+    for end in open_[:n_paths]:
+        path = [end]
+        while path[-1] != gmin:
+            path.append(int(pred[path[-1]]))
+        pairs += [(u, v) for u, v in zip(path[:-1], path[1:])
+                  if not direct[u, v] and (u, v) not in pairs and (v, u) not in pairs]
+    return pairs, len(todo)
 
 
 class _Graph:
@@ -154,7 +186,7 @@ class _Graph:
 def run(pot, db, c, search) -> dict:
     """Connect every minimum to the global minimum, then grow; budget from ``c`` (config.Connect)."""
     t0 = time.monotonic()
-    stats = dict.fromkeys(("hef_unconverged", "pushoff_failed") + SETTLE_COUNTERS, 0)
+    stats = {"hef_unconverged": 0, "pushoff_failed": 0, **quench.new_counters()}
     stats.update(db.get("connect_stats", {}))
     dist: dict = {}
     last_log = 0.0
@@ -165,14 +197,25 @@ def run(pot, db, c, search) -> dict:
     def budget_left():
         return not out_of_time() and sum(db.attempts().values()) < c.max_pairs
 
-    def attempt(search_fn, *classes):
-        search_fn(pot, db, *classes, c, search, stats)
-        db.set("connect_stats", stats)
-        db.commit()
+    def cycle(tasks: list) -> None:
+        """Compute the attempts ``tasks`` [(search function, minima or class)] side by side, then
+        merge them in order, committing after each. Tasks read the database's in-memory copy of
+        the minima only (SQLite stays in this thread)."""
+        done = db.attempts()
+
+        def key(ids):  # (a, b) for a pair of minima, (a, a) for a single-ended search
+            cls = sorted(db.minimum_class(i) for i in ids)
+            return cls[0], cls[-1]
+
+        tasks = [(fn, *ids, 1 + done.get(key(ids), 0)) for fn, *ids in tasks]
+        for att in workers.map_tasks(lambda t: t[0](pot, db, *t[1:], c, search), tasks):
+            merge(db, pot, att, stats)
+            db.set("connect_stats", stats)
+            db.commit()
 
     while budget_left():
         g = _Graph(db, dist, c.attempts_per_pair)
-        pairs, n_unconnected = missing_connections(g.loss, g.dist, g.direct, g.exhausted)
+        pairs, n_unconnected = missing_connections(g.loss, g.dist, g.direct, g.exhausted, PATHS_PER_CYCLE)
         if time.monotonic() - last_log > 5:
             last_log = time.monotonic()
             log.info("connect: %d minima, %d transition states, %d classes unconnected to the global minimum, "
@@ -183,22 +226,21 @@ def run(pot, db, c, search) -> dict:
                      and g.attempts.get((g.classes[i],) * 2, 0) < c.attempts_per_pair]
             if not stuck:
                 break
-            attempt(attempt_single, stuck[0])
+            cycle([(search_single, stuck[0])])
             continue
-        for u, v in pairs:
-            if budget_left():
-                attempt(attempt_pair, g.classes[u], g.classes[v])
-    # grow: the closest untried pairs among the lowest classes
+        left = c.max_pairs - sum(g.attempts.values())
+        cycle([(search_pair, g.classes[u], g.classes[v]) for u, v in pairs[:left]])
+    # grow: the closest untried pairs among the lowest classes, GROW_CYCLE per cycle
     while db.get("grow_done", 0) < c.grow_pairs and not out_of_time():
         g = _Graph(db, dist, c.attempts_per_pair)
         low = np.argsort(g.loss, kind="stable")[: c.grow_lowest]
-        cand = [(g.dist[u, v], g.classes[u], g.classes[v]) for i, u in enumerate(low) for v in low[i + 1:]
-                if not g.direct[u, v] and not g.tried[u, v]]
+        cand = sorted((g.dist[u, v], g.classes[u], g.classes[v]) for i, u in enumerate(low) for v in low[i + 1:]
+                      if not g.direct[u, v] and not g.tried[u, v])
         if not cand:
             break
-        _, cu, cv = min(cand)
-        db.set("grow_done", db.get("grow_done", 0) + 1)
-        attempt(attempt_pair, cu, cv)
+        take = cand[: min(GROW_CYCLE, c.grow_pairs - db.get("grow_done", 0))]
+        db.set("grow_done", db.get("grow_done", 0) + len(take))
+        cycle([(search_pair, cu, cv) for _, cu, cv in take])
     g = _Graph(db, dist, c.attempts_per_pair)
     stats.update(
         seconds=time.monotonic() - t0,

@@ -42,8 +42,14 @@ class DatabaseError(RuntimeError):
     """A landscape database that cannot be read; the message names the file."""
 
 
+ENGINE = 2  # bumped whenever stored points change meaning, so older databases are set aside, never resumed
+# (2: push-offs follow the descent path (issue 19) and quenches use L-BFGS memory 40)
+
+
 def settings_hash(settings: dict) -> str:
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """Identity of a store: its settings and the ``ENGINE`` that made it."""
+    text = json.dumps({**settings, "engine": ENGINE}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class _Points:

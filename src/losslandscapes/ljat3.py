@@ -19,7 +19,7 @@ from .optimize import LBFGSSettings, gradient_flow, minimise
 log = logging.getLogger(__name__)
 
 Z_DEFAULT = 2.0
-# Reference minima for Z = 2 (methods.md §2); the tests re-derive them independently.
+# Reference minima for Z = 2 (docs/methods.md §2); the tests re-derive them independently.
 TRIANGLE_R, TRIANGLE_E = 1.168752317363380, -2.185098840268771
 LINEAR_R, LINEAR_E = 1.108762894194149, -2.219098169600678
 N_CLASSES = 4

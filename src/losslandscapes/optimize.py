@@ -5,7 +5,7 @@ quenches, transition-state push-offs. Rows of a batch are independent minimisati
 one objective ``fg(x[B, P]) -> (f[B], g[B, P])``; finished rows leave the batch at once and new
 rows may join it (``LBFGSPool``), so a batch is never held up by its slowest row.
 
-Algorithm per row (methods.md §2):
+Algorithm per row (docs/methods.md §2):
 1. after a reset: ``d = -dguess * g * min(|g|, 1/|g|)``;
 2. otherwise two-loop recursion over the last ``memory`` pairs, ``H0 = s.y / y.y`` of the newest
    pair, no curvature check (a zero ``s.y`` or ``y.y`` is replaced by 1);
@@ -14,6 +14,13 @@ Algorithm per row (methods.md §2):
    at 0.1x; after more than ``max_decrease`` reductions the memory is reset and a failure counted
    (the row gives up after ``max_fail`` failures). A non-finite trial energy or gradient is a
    rejection and is counted.
+5. optionally (``past_peak`` > 0) a row stops once its RMS gradient has risen to at least
+   ``peak_rise`` times its starting value and then fallen below ``past_peak`` times that peak: a
+   descent from a transition state is then past the inflection of its path, inside a basin.
+   (The first steps from a push-off can halve its tiny gradient; that is no peak.)
+
+``minimise_potential`` runs the compiled copy of this algorithm (``kernels.lbfgs_row``, one row
+per task) when the potential has a CPU kernel, and ``LBFGSPool`` otherwise.
 """
 
 from __future__ import annotations
@@ -23,13 +30,14 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 
 log = logging.getLogger(__name__)
 
 Objective = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
-CONVERGED, MAX_ITER, TOO_MANY_FAILURES = 0, 1, 2
+CONVERGED, MAX_ITER, TOO_MANY_FAILURES, PAST_PEAK = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -42,9 +50,11 @@ class LBFGSSettings:
     max_iter: int = 100_000
     max_decrease: int = 10
     max_fail: int = 5
+    past_peak: float = 0.0  # stop once past a peak of the RMS gradient (step 5; 0: off) ...
+    peak_rise: float = 10.0  # ... that rose at least this factor above the starting RMS gradient
 
     def __post_init__(self):
-        if self.memory < 1 or self.max_step <= 0 or self.gtol <= 0 or self.max_iter < 1:
+        if self.memory < 1 or self.max_step <= 0 or self.gtol <= 0 or self.max_iter < 1 or not 0 <= self.past_peak < 1:
             raise ValueError(f"invalid L-BFGS settings: {self}")
 
 
@@ -53,7 +63,7 @@ class MinimiseResult:
     x: torch.Tensor  # [B, P] final coordinates
     f: torch.Tensor  # [B] final values
     rms: torch.Tensor  # [B] final RMS gradient
-    status: torch.Tensor  # [B] int: CONVERGED, MAX_ITER or TOO_MANY_FAILURES
+    status: torch.Tensor  # [B] int: CONVERGED, MAX_ITER, TOO_MANY_FAILURES or PAST_PEAK
     iterations: torch.Tensor  # [B] int: objective calls after the first
     n_nonfinite: int  # trial points rejected for a non-finite value or gradient
 
@@ -97,7 +107,7 @@ class LBFGSPool:
         self.x, self.f, self.g, self.d = z(0, P), z(0), z(0, P), z(0, P)
         self.S, self.Y, self.rho = z(0, settings.memory, P), z(0, settings.memory, P), z(0, settings.memory)
         self.k, self.ndec, self.nfail, self.iters = (z(0, d=torch.int64) for _ in range(4))
-        self.gtol = z(0)
+        self.gtol, self.rms0, self.peak = z(0), z(0), z(0)
         self.tags: list = []
         self.n_nonfinite = 0
 
@@ -118,6 +128,8 @@ class LBFGSPool:
         self.rho = cat([self.rho, torch.zeros(n, self.s.memory, dtype=self.dt, device=self.dev)])
         self.k, self.ndec, self.nfail, self.iters = (cat([t, zi]) for t in (self.k, self.ndec, self.nfail, self.iters))
         self.gtol = cat([self.gtol, tol])
+        rms0 = g.norm(dim=1) / self.P**0.5
+        self.rms0, self.peak = cat([self.rms0, rms0]), cat([self.peak, rms0])
         self.tags += list(tags)
         status = torch.where(self.g.norm(dim=1) / self.P**0.5 <= self.gtol, CONVERGED, -1)
         nonfinite = ~(torch.isfinite(self.f) & torch.isfinite(self.g).all(1))
@@ -133,7 +145,7 @@ class LBFGSPool:
         rms = (self.g[done].norm(dim=1) / self.P**0.5).tolist()
         out = [(self.tags[i], self.x[i], float(self.f[i]), r, int(status[i]), int(self.iters[i])) for i, r in zip(idx, rms)]
         keep = ~done
-        for name in ("x", "f", "g", "d", "S", "Y", "rho", "k", "ndec", "nfail", "iters", "gtol"):
+        for name in ("x", "f", "g", "d", "S", "Y", "rho", "k", "ndec", "nfail", "iters", "gtol", "rms0", "peak"):
             setattr(self, name, getattr(self, name)[keep])
         self.tags = [t for t, d in zip(self.tags, done.tolist()) if not d]
         return out
@@ -174,10 +186,14 @@ class LBFGSPool:
         self.k = torch.where(reset, 0, self.k)
         self.ndec = torch.where(reset, 0, ndec)
         self.nfail = self.nfail + reset.to(torch.int64)
+        rms = self.g.norm(dim=1) / self.P**0.5
+        self.peak = torch.maximum(self.peak, rms)
         status = torch.full_like(self.k, -1)
         status = torch.where(self.iters >= s.max_iter, MAX_ITER, status)
         status = torch.where(self.nfail > s.max_fail, TOO_MANY_FAILURES, status)
-        status = torch.where(self.g.norm(dim=1) / self.P**0.5 <= self.gtol, CONVERGED, status)
+        past = (self.peak >= s.peak_rise * self.rms0) & (rms < s.past_peak * self.peak)
+        status = torch.where(past, PAST_PEAK, status)
+        status = torch.where(rms <= self.gtol, CONVERGED, status)
         return self._finish(status)
 
 
@@ -208,6 +224,18 @@ def minimise(
             last_log = time.monotonic()
             log.info("%s: iteration %d, %d of %d rows still running", label, it, len(pool), B)
     return MinimiseResult(out_x, out_f, out_rms, out_status, out_iter, pool.n_nonfinite)
+
+
+def minimise_potential(pot, x0: torch.Tensor, settings: LBFGSSettings, label: str = "minimise") -> MinimiseResult:
+    """``minimise`` on ``pot``: the compiled rows of ``pot.kernel`` where there is one (CPU),
+    otherwise ``LBFGSPool`` on ``pot.value_and_grad``."""
+    kernel = getattr(pot, "kernel", None)
+    if kernel is None:
+        return minimise(pot.value_and_grad, x0, settings, label=label)
+    X0 = x0.detach().numpy()
+    X, f, G, status, iters, nonfinite = kernel.lbfgs(X0, np.full(len(X0), settings.gtol), settings)
+    rms = np.linalg.norm(G, axis=1) / X.shape[1] ** 0.5
+    return MinimiseResult(*(torch.from_numpy(a) for a in (X, f, rms, status, iters)), int(nonfinite.sum()))
 
 
 def gradient_flow(

@@ -10,7 +10,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .layout import Layout
+
 DTYPE = torch.float64
+BACKENDS = ("auto", "numba", "torch")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -19,11 +22,6 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device: cuda requested but no CUDA device is available")
     return torch.device(device)
-
-
-def n_parameters(sizes) -> int:
-    """Weights and biases of a fully connected network with layer sizes ``sizes``."""
-    return int(sum(o * i + o for i, o in zip(sizes[:-1], sizes[1:])))
 
 
 class Potential:
@@ -54,42 +52,49 @@ class Potential:
 
 
 class MLPLoss(Potential):
-    """Mean cross-entropy of a tanh MLP plus ``lam * sum(w^2)`` (methods.md §1).
+    """Mean cross-entropy of a tanh MLP plus ``lam * sum(w^2)`` (docs/methods.md §1).
 
     ``sizes`` = (inputs, hidden..., outputs); ``X[N, I]``, ``y[N]`` int; ``free`` boolean over the
-    full parameter layout (weights out x in row-major, then biases, layer by layer) or None.
+    full parameter layout (``layout.Layout``) or None. ``backend``: ``numba`` (compiled CPU kernels,
+    ``kernels.MLPKernel``), ``torch`` (CUDA, and the reference), or ``auto`` (numba on CPU).
     """
 
-    def __init__(self, sizes, X, y, lam: float, free=None, regularise_biases=True, device="cpu"):
-        self.sizes = tuple(int(s) for s in sizes)
+    def __init__(self, sizes, X, y, lam: float, free=None, regularise_biases=True, device="cpu", backend="auto"):
+        self.layout = Layout(sizes, free)
+        self.sizes = self.layout.sizes
         self.device = resolve_device(device) if isinstance(device, str) else device
         self.X = torch.as_tensor(np.array(X), dtype=DTYPE, device=self.device)
         self.y = torch.as_tensor(np.array(y), dtype=torch.int64, device=self.device)
         if self.X.shape[1] != self.sizes[0]:
             raise ValueError(f"data have {self.X.shape[1]} features but the network has {self.sizes[0]} inputs")
         self.lam = float(lam)
-        self.P_full = n_parameters(self.sizes)
-        free = np.ones(self.P_full, bool) if free is None else np.asarray(free, bool)
-        self.free = free
-        self.P = int(free.sum())
-        self._select = None if free.all() else torch.eye(self.P_full, dtype=DTYPE, device=self.device)[free]
-        reg = []
-        for i, o in zip(self.sizes[:-1], self.sizes[1:]):
-            reg += [np.ones(o * i), np.full(o, 1.0 if regularise_biases else 0.0)]
-        self._reg = torch.as_tensor(np.concatenate(reg)[free], dtype=DTYPE, device=self.device)
+        self.free, self.P, self.P_full = self.layout.free, self.layout.P, self.layout.P_full
+        self._select = None if self.free.all() else torch.eye(self.P_full, dtype=DTYPE, device=self.device)[self.free]
+        reg = np.where(self.layout.bias_mask(), 1.0 if regularise_biases else 0.0, 1.0)[self.free]
+        self._reg = torch.as_tensor(reg, dtype=DTYPE, device=self.device)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+        if backend == "numba" and self.device.type != "cpu":
+            raise ValueError(f"backend numba runs on the CPU, but the device is {self.device}")
+        self.kernel = None
+        if backend == "numba" or (backend == "auto" and self.device.type == "cpu"):
+            from .kernels import MLPKernel
+
+            self.kernel = MLPKernel(self.layout, np.array(X), np.array(y), self.lam, reg)
+
+    @property
+    def backend(self) -> str:
+        return "torch" if self.kernel is None else "numba"
 
     def full(self, x: torch.Tensor) -> torch.Tensor:
         """Full-layout parameters [B, P_full] (frozen weights 0) from free ones [B, P]."""
         return x if self._select is None else x @ self._select
 
     def to_free(self, w: np.ndarray) -> np.ndarray:
-        return np.asarray(w)[..., self.free]
+        return self.layout.to_free(w)
 
     def to_full(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x)
-        out = np.zeros(x.shape[:-1] + (self.P_full,))
-        out[..., self.free] = x
-        return out
+        return self.layout.to_full(x)
 
     def logits(self, x: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
         """Output activations [B, N, O] of parameter vectors ``x[B, P]`` on inputs ``X[N, I]``."""
@@ -120,7 +125,26 @@ class MLPLoss(Potential):
         return self.cross_entropy(x) + self.regulariser(x)
 
     def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Loss [B] and its analytic gradient [B, P] (hand-written backpropagation)."""
+        """Loss [B] and its analytic gradient [B, P]."""
+        if self.kernel is None:
+            return self.torch_value_and_grad(x)
+        f, g = self.kernel.value_grad(x.detach().numpy())
+        return torch.from_numpy(f), torch.from_numpy(g)
+
+    def hessian(self, x: torch.Tensor) -> torch.Tensor:
+        """Exact Hessian [P, P] at ``x[P]``."""
+        if self.kernel is None:
+            return self.torch_hessian(x)
+        return torch.from_numpy(self.kernel.hessian(x.detach().numpy()))
+
+    def hvp(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Hessian-vector product [P] at ``x[P]``."""
+        if self.kernel is None:
+            return super().hvp(x, v)
+        return torch.from_numpy(self.kernel.hvp(x.detach().numpy(), v.detach().numpy()[None])[0])
+
+    def torch_value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss [B] and its analytic gradient [B, P] in torch (hand-written backpropagation)."""
         w = self.full(x)
         B, N = w.shape[0], self.X.shape[0]
         acts, Ws, off = [self.X], [], 0
@@ -153,9 +177,9 @@ class MLPLoss(Potential):
             g = g @ self._select.T
         return ce + self.regulariser(x), g + 2 * self.lam * self._reg * x
 
-    def hessian(self, x: torch.Tensor) -> torch.Tensor:
-        """Exact Hessian [P, P] at ``x[P]``: closed form for one hidden layer (several times
-        faster than automatic differentiation), automatic differentiation for deeper networks.
+    def torch_hessian(self, x: torch.Tensor) -> torch.Tensor:
+        """Exact Hessian [P, P] at ``x[P]`` in torch: closed form for one hidden layer (several
+        times faster than automatic differentiation), automatic differentiation for deeper networks.
 
         With u = [x, 1], h~ = [h, 1], s = 1 - h^2, residual r = (p - onehot)/N and
         A = (diag p - p p^T)/N per sample, the blocks over (W1|b1)[j, a] and (W2|b2)[c, k] are

@@ -17,7 +17,8 @@ from . import basinhopping, connect, experiments, ljat3
 from .artefacts import read_parquet, require_columns, write_parquet
 from .config import Connect, Experiment, Minimiser, Search
 from .database import Database
-from .experiments import free_mask, locality_masks
+from .experiments import locality_masks
+from .layout import free_mask
 from .optimize import LBFGSSettings
 from .potentials import MLPLoss, resolve_device
 from .symmetry import NetworkSymmetry
@@ -39,7 +40,7 @@ def experiment_from_dict(d: dict) -> Experiment:
 
 # -- data ---------------------------------------------------------------------------------------
 def ljat3_dataset(name: str, L: float, ljat3_cfg: dict, seed: int, device: str, output: str) -> dict:
-    """Generate, label and write one LJAT3 data set (methods.md §2)."""
+    """Generate, label and write one LJAT3 data set (docs/methods.md §2)."""
     s = ljat3.GeneratorSettings(
         L=float(L), n_starts=int(ljat3_cfg.get("n_starts", 200_000)), seed=int(seed),
         Z=float(ljat3_cfg.get("Z", ljat3.Z_DEFAULT)), labelling=ljat3_cfg.get("labelling", "lbfgs"),
@@ -52,7 +53,7 @@ def ljat3_dataset(name: str, L: float, ljat3_cfg: dict, seed: int, device: str, 
 
 
 def experiment_data(exp: Experiment, dataset: dict, source: str | None, out_train: str, out_test: str) -> dict:
-    """Training and testing Parquet of one experiment (methods.md §3-§5)."""
+    """Training and testing Parquet of one experiment (docs/methods.md §3-§5)."""
     if exp.kind == "ljat3":
         src, src_meta = experiments.ljat3_source(source, exp.features)
         names = exp.features

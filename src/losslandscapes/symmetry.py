@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from .layout import Layout
+
 FORBIDDEN = 1e200
 
 
@@ -25,26 +27,19 @@ class NetworkSymmetry:
     """Symmetry operations of an MLP with layer ``sizes`` and boolean ``free`` (full layout)."""
 
     def __init__(self, sizes, free: np.ndarray | None = None):
-        self.sizes = tuple(sizes)
-        P_full = sum(o * i + o for i, o in zip(self.sizes[:-1], self.sizes[1:]))
-        self.free = np.ones(P_full, bool) if free is None else np.asarray(free, bool)
+        self.layout = Layout(sizes, free)
+        self.sizes, self.free = self.layout.sizes, self.layout.free
         self._pattern = self._split(self.free.astype(np.float64))  # 1 where free
         self._group = [self._groups(layer) for layer in range(len(self.sizes) - 2)]
 
     def _split(self, w: np.ndarray) -> list[list[np.ndarray]]:
-        layers, off = [], 0
-        for i, o in zip(self.sizes[:-1], self.sizes[1:]):
-            layers.append([w[off : off + o * i].reshape(o, i).copy(), w[off + o * i : off + o * i + o].copy()])
-            off += o * i + o
-        return layers
+        return [[W.copy(), b.copy()] for W, b in self.layout.layers(w)]
 
     def _full(self, x):
-        w = np.zeros(len(self.free))
-        w[self.free] = x
-        return w
+        return self.layout.to_full(x)
 
     def _free(self, layers):
-        return np.concatenate([np.concatenate([W.ravel(), b]) for W, b in layers])[self.free]
+        return self.layout.to_free(np.concatenate([np.concatenate([W.ravel(), b]) for W, b in layers]))
 
     def _groups(self, layer: int) -> np.ndarray:
         """Group id per node of hidden layer ``layer``: nodes with identical frozen patterns."""
