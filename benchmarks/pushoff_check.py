@@ -1,0 +1,105 @@
+"""Do stored transition states join the minima that steepest descent reaches? (issue 19)
+
+Builds a D1-e0 database with whichever ``losslandscapes`` is first on PYTHONPATH (basin-hopping,
+then ``connect.run`` with ``pairs`` attempts), then checks every stored transition state
+independently of the package: a plain NumPy loss and gradient (``potential_throughput_numpy``),
+the negative mode of a central-difference Hessian of that gradient, push-offs of +-0.01 along it,
+steepest-descent steps of at most 0.005 (halved on any rise, grown back by 1.5x after a success)
+until the gradient has fallen to 25% of its peak (well past the inflection of the path; at most
+20,000 steps, counted when reached), then scipy's L-BFGS-B; each end is assigned to the nearest stored minimum after
+symmetry alignment. A transition state disagrees when those two classes differ from its stored
+ones. Writes ``benchmarks/results/pushoff_check[_NAME].json``.
+
+    [PYTHONPATH=/path/to/other/src] python benchmarks/pushoff_check.py [pairs] [NAME]
+"""
+
+import json
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from common import write
+from potential_throughput_numpy import numpy_value_and_grad
+from scipy.optimize import minimize
+
+import losslandscapes
+from losslandscapes import basinhopping, connect
+from losslandscapes.config import load_yaml, resolve
+from losslandscapes.database import Database
+from losslandscapes.stages import build_potential
+from losslandscapes.symmetry import NetworkSymmetry
+
+pairs = int(sys.argv[1]) if len(sys.argv) > 1 else 80
+name = sys.argv[2] if len(sys.argv) > 2 else ""
+ROOT = Path(__file__).resolve().parents[1]
+torch.set_num_threads(1)
+exp = resolve(load_yaml(Path(losslandscapes.__file__).parents[2] / "config.yaml")).experiment("D1-e0")  # its own settings
+pot = build_potential(exp, str(ROOT / "results/experiments/D1-e0/train.parquet"), torch.device("cpu"))
+db = Database(Path(tempfile.mkdtemp()) / "db.sqlite", {"check": 1}, NetworkSymmetry(exp.sizes), 1e-6, 0.1)
+basinhopping.run(pot, db, replace(exp.search, chains=16, steps=6), exp.seed, torch.device("cpu"))
+c0 = time.process_time()
+stats = connect.run(pot, db, replace(exp.connect, max_pairs=pairs, grow_pairs=0), exp.search)
+cpu = time.process_time() - c0
+
+X, y, lam = pot.X.numpy(), pot.y.numpy(), pot.lam
+
+
+def fg(w):
+    return numpy_value_and_grad(w, X, y, (2, 10, 4), lam)
+
+
+def negative_mode(w, h=1e-5):
+    H = np.array([(fg(w + h * e)[1] - fg(w - h * e)[1]) / (2 * h) for e in np.eye(len(w))])
+    evals, evecs = np.linalg.eigh(0.5 * (H + H.T))
+    return evals, evecs[:, 0]
+
+
+capped = [0]
+
+
+def descend(w, step=0.005, max_steps=20_000):
+    f, g = fg(w)
+    peak, h = 0.0, step
+    for i in range(max_steps + 1):
+        gn = np.linalg.norm(g)
+        peak = max(peak, gn)
+        if gn < 0.25 * peak or h < 1e-14:
+            break
+        if i == max_steps:
+            capped[0] += 1
+            break
+        trial = w - h * g / gn
+        ft, gt = fg(trial)
+        if ft < f:
+            w, f, g = trial, ft, gt
+            h = min(step, 1.5 * h)
+        else:
+            h *= 0.5
+    return minimize(fg, w, jac=True, method="L-BFGS-B", options={"gtol": 1e-11, "ftol": 0, "maxiter": 50_000}).x
+
+
+classes = sorted(set(db.minima.sym))
+rows = []
+for r in db.ts_frame().itertuples():
+    evals, v = negative_mode(r.params)
+    ends = []
+    for sign in (1, -1):
+        m = descend(r.params + sign * 0.01 * v)
+        d = [db.symmetry.align(m, db.minima.x[cl - 1])[1] for cl in classes]
+        j = int(np.argmin(d))
+        ends.append((classes[j], float(d[j]), float(fg(m)[0] - db.minima.loss[classes[j] - 1])))
+    stored = sorted([db.minimum_class(r.min1), db.minimum_class(r.min2)])
+    rows.append({"ts": int(r.id), "n_negative_fd": int((evals < -1e-7).sum()), "stored_classes": stored,
+                 "descent_classes": sorted(e[0] for e in ends), "descent_distance": [e[1] for e in ends],
+                 "descent_loss_minus_stored": [e[2] for e in ends],
+                 "agrees": stored == sorted(e[0] for e in ends)})
+data = {"command": "python benchmarks/pushoff_check.py " + " ".join(sys.argv[1:]), "package": str(Path(losslandscapes.__file__).parent),
+        "pair_attempts": stats["pair_attempts"], "transition_states": len(rows), "connect_cpu_seconds": cpu,
+        "cpu_seconds_per_transition_state": cpu / max(len(rows), 1),
+        "descents_capped_at_20000_steps": capped[0],
+        "disagreements": int(sum(not r["agrees"] for r in rows)), "transition_states_checked": rows}
+write("pushoff_check" + (f"_{name}" if name else ""), data)
