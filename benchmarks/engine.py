@@ -130,8 +130,8 @@ def main():
                       "verified_minima_per_cpu_second", "gradient_equivalents_per_minimum")}, flush=True)
         cur, base = row["current_1_threads"], row["baseline_1_threads"]
         row["speedup_minima_per_cpu_second"] = cur["verified_minima_per_cpu_second"] / base["verified_minima_per_cpu_second"]
-        row["speedup_1_to_2_threads_wall"] = (cur["verified_minima_per_wall_second"]
-                                              / row["current_1_threads"]["verified_minima_per_wall_second"])
+        row["speedup_1_to_2_threads_wall"] = (row["current_2_threads"]["verified_minima_per_wall_second"]
+                                              / cur["verified_minima_per_wall_second"])
         data["landscapes"][exp_id] = {"basin_hopping": row}
         if exp_id == "D1-e0":  # connect from the same start minima, both versions
             start = np.load(cur["points"])["minima"]
@@ -152,8 +152,8 @@ def main():
                           "verified_ts_per_cpu_second", "connected_to_gmin")}, flush=True)
             cur_c, base_c = crow["current_1_threads"], crow["baseline_1_threads"]
             crow["speedup_ts_per_cpu_second"] = cur_c["verified_ts_per_cpu_second"] / base_c["verified_ts_per_cpu_second"]
-            crow["speedup_1_to_2_threads_wall"] = (cur_c["verified_ts_per_wall_second"]
-                                                   / crow["current_1_threads"]["verified_ts_per_wall_second"])
+            crow["speedup_1_to_2_threads_wall"] = (crow["current_2_threads"]["verified_ts_per_wall_second"]
+                                                   / cur_c["verified_ts_per_wall_second"])
             data["landscapes"][exp_id]["connect"] = crow
             data["pele"] = pele(pot, start, exp)
             if isinstance(data["pele"], dict):
