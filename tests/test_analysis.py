@@ -50,13 +50,17 @@ def test_disconnectivity_tree_basins():
 
 def test_table_row_and_comparison():
     exp = {"id": "D1-e0", "error": 0.0, "hidden": [10], "n_train": 1000}
-    minima = pd.DataFrame({"sym_class": [1, 2, 2]})
-    ts = pd.DataFrame({"degenerate": [False, True], "sym_class": [1, 2]})
+    minima = pd.DataFrame({"sym_class": [1, 2, 2], "loss": [0.9, 0.8, 0.8]})
+    ts = pd.DataFrame({"degenerate": [False, True], "sym_class": [1, 2], "loss": [1.0, 0.85], "min1": [1, 2],
+                       "min2": [2, 3]})
     metrics = pd.DataFrame({"train_loss": [0.9, 0.8, 0.85], "train_auc": [0.7, 0.75, 0.72],
                             "incorrect_auc": [np.nan] * 3, "correct_auc": [0.7, 0.75, 0.72],
                             "test_ce": [1.0, 0.9, 0.95], "test_loss": [1.1, 1.0, 1.05], "test_auc": [0.6, 0.65, 0.62]})
-    row = landscape_row(exp, minima, ts, metrics)
+    quenches = pd.DataFrame({"minimum": [1, 2, 3, 3, -1]})  # classes 1, 2, 2, 2 and a failure
+    row = landscape_row(exp, minima, ts, metrics, quenches)
     assert (row["min"], row["min_sym"], row["ts"], row["ts_degenerate"]) == (3, 2, 1, 1)
+    assert (row["quenches"], row["coverage"], row["chao1"]) == (4, 0.75, 2.0)  # f1 = 1, f2 = 0: 2 + 0
+    assert (row["connected"], row["gmin_basin"]) == (2, 1.0)
     assert row["train_gmin_loss"] == 0.8 and row["test_gmin_auc"] == 0.65
     assert row["train_auc_mean"] == pytest.approx(0.72333333) and np.isnan(row["incorrect_auc_mean"])
     comp = comparison([row], [{"error": 0, "min": 122, "incorrect_auc_mean": None, "test_gmin_auc": 0.732}], "landscape")

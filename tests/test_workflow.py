@@ -60,6 +60,13 @@ def test_smoke_preset_produces_every_table_and_figure(smoke_runs):
     assert (minima["n_neg_eig"] == 0).all() and (minima["rms_grad"] <= 1e-7).all()  # smoke: tight_gtol 1e-7
     ts = pd.read_parquet(res / "landscapes/D1-e0/ts.parquet")
     assert (ts["n_neg_eig"] == 1).all()
+    quenches = pd.read_parquet(res / "landscapes/D1-e0/quenches.parquet")
+    reached = quenches["minimum"][quenches["minimum"] > 0]
+    assert len(quenches) >= 8 and set(reached) <= set(minima["id"])  # smoke: 4 chains x 2 quenches
+    assert {"quenches", "coverage", "chao1", "connected", "gmin_basin"} <= set(pd.read_parquet(res / "tables/table1.parquet").columns)
+    claims = pd.read_parquet(res / "tables/claims.parquet")
+    assert len(claims) >= 12 and set(claims["verdict"]) <= {"holds", "does not hold", "not testable"}
+    assert "claims hold" in (res / "tables/claims.md").read_text()
     data = pd.read_parquet(res / "data/ljat3/D1.parquet")
     assert len(data) == 4000 and {"r12", "r13", "r23", "label", "energy", "converged", "iterations", "split"} <= set(data.columns)
 

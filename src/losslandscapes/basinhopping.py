@@ -8,6 +8,12 @@ merged in chain order, so the outcome depends on the seed only, never on timing 
 of threads. The chains are committed after every cycle, so a killed run resumes at the last
 completed cycle. A rejected step restarts from the chain's current minimum, never from the
 perturbed point.
+
+Every quench is recorded (chain, step, minimum reached, accepted). The search stops when every
+chain has taken ``search.steps`` steps, or, after a cycle in which every chain has taken at least
+one step, when the Good-Turing coverage of the symmetry classes reached reaches
+``search.coverage`` (``coverage``; docs/methods.md §6). Both are checked between cycles, so the
+stop never depends on timing; ``search.max_seconds`` is a wall-clock budget beside them.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import numpy as np
 import torch
 
 from . import quench
+from .coverage import class_coverage
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +48,8 @@ def new_stats() -> dict:
 
 
 def run(pot, db, search, seed: int, device) -> dict:
-    """``search.chains`` chains of ``search.steps`` steps each (step 0: a random start)."""
+    """``search.chains`` chains of at most ``search.steps`` steps each (step 0: a random start),
+    until ``search.coverage`` is reached. Returns counters, with ``coverage`` (``Coverage.as_dict``)."""
     P, T = pot.P, search.temperature
     stats = new_stats()
     stats.update(db.get("bh_stats", {}))
@@ -64,6 +72,12 @@ def run(pot, db, search, seed: int, device) -> dict:
                 tasks.append((c, ch.step + 1, ch.x + ch.step_size * rng.uniform(-1.0, 1.0, P)))
         if not tasks:
             break
+        cov = class_coverage(db.quench_classes())
+        if search.coverage and len(chains) == search.chains and min(ch.step for ch in chains.values()) >= 1 \
+                and cov.coverage >= search.coverage:
+            log.info("coverage %.3f reached the target %.3f after %d quenches (%d classes, Chao1 %.0f)",
+                     cov.coverage, search.coverage, cov.n, cov.classes, cov.chao1)
+            break
         if search.max_seconds and time.monotonic() - t0 > search.max_seconds:
             log.warning("wall-clock limit of %.0f s reached; %d chain steps left", search.max_seconds,
                         sum(search.steps - ch.step for ch in chains.values()))
@@ -75,6 +89,7 @@ def run(pot, db, search, seed: int, device) -> dict:
             stats["revisits"] += bool(0 < mid <= known)  # stored before this cycle
             f = db.minima.loss[mid - 1] if mid >= 0 else float("nan")
             if t == 0:
+                db.add_quench(c, t, mid, mid >= 0)
                 if mid < 0:  # a random start that reached no minimum is redrawn
                     draws[c] += 1
                     continue
@@ -85,6 +100,7 @@ def run(pot, db, search, seed: int, device) -> dict:
                 accept = mid >= 0 and (f <= ch.loss or u < np.exp(-(f - ch.loss) / T))
                 stats["proposed"] += 1
                 stats["accepted"] += int(accept)
+                db.add_quench(c, t, mid, accept)
                 step_size = ch.step_size
                 if search.adapt_step:  # equilibrium at the target acceptance a
                     a = search.target_acceptance
@@ -96,11 +112,13 @@ def run(pot, db, search, seed: int, device) -> dict:
         db.commit()
         if time.monotonic() - last_log > 5:
             last_log = time.monotonic()
-            log.info("%d of %d chain steps done: %d minima (%d symmetry-distinct), lowest loss %.8f, acceptance %.2f",
-                     sum(ch.step for ch in chains.values()), search.chains * search.steps, len(db.minima.ids),
-                     len(set(db.minima.sym)), min(db.minima.loss, default=float("nan")),
-                     stats["accepted"] / max(stats["proposed"], 1))
+            log.info("%d of at most %d chain steps done: %d minima (%d symmetry-distinct), lowest loss %.8f, "
+                     "acceptance %.2f, coverage %.3f", sum(ch.step for ch in chains.values()),
+                     search.chains * search.steps, len(db.minima.ids), len(set(db.minima.sym)),
+                     min(db.minima.loss, default=float("nan")), stats["accepted"] / max(stats["proposed"], 1),
+                     class_coverage(db.quench_classes()).coverage)
     stats["seconds"] = time.monotonic() - t0
-    log.info("basin-hopping done: %d minima (%d symmetry-distinct), lowest loss %.10f, %.1f s", len(db.minima.ids),
-             len(set(db.minima.sym)), min(db.minima.loss, default=float("nan")), stats["seconds"])
+    stats["coverage"] = class_coverage(db.quench_classes()).as_dict()
+    log.info("basin-hopping done: %d minima (%d symmetry-distinct), lowest loss %.10f, %.1f s; %s", len(db.minima.ids),
+             len(set(db.minima.sym)), min(db.minima.loss, default=float("nan")), stats["seconds"], stats["coverage"])
     return stats

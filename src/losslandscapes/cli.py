@@ -22,6 +22,7 @@ STAGES = {
     "metrics": "stages.experiment_metrics",
     "disconnectivity": "stages.disconnectivity_tree",
     "tables": "stages.make_tables",
+    "claims": "stages.make_claims",
     "figure": "stages.make_figure",
 }
 

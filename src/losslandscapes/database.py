@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS pairs (a INTEGER, b INTEGER, attempts INTEGER NOT NUL
 CREATE TABLE IF NOT EXISTS chains (
     chain INTEGER PRIMARY KEY, step INTEGER NOT NULL, step_size REAL NOT NULL, loss REAL NOT NULL,
     params BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS quenches (
+    id INTEGER PRIMARY KEY, chain INTEGER NOT NULL, step INTEGER NOT NULL, minimum INTEGER NOT NULL,
+    accepted INTEGER NOT NULL);
 """
 
 
@@ -42,8 +45,9 @@ class DatabaseError(RuntimeError):
     """A landscape database that cannot be read; the message names the file."""
 
 
-ENGINE = 2  # bumped whenever stored points change meaning, so older databases are set aside, never resumed
-# (2: push-offs follow the descent path (issue 19) and quenches use L-BFGS memory 40)
+ENGINE = 3  # bumped whenever stored points change meaning, so older databases are set aside, never resumed
+# (2: push-offs follow the descent path (issue 19) and quenches use L-BFGS memory 40;
+#  3: every basin-hopping quench is recorded)
 
 
 def settings_hash(settings: dict) -> str:
@@ -196,6 +200,21 @@ class Database:
         """{chain: (completed step, step size, loss, params)}."""
         rows = self.con.execute("SELECT chain, step, step_size, loss, params FROM chains").fetchall()
         return {c: (t, ss, f, np.frombuffer(b, np.float64).copy()) for c, t, ss, f, b in rows}
+
+    def add_quench(self, chain: int, step: int, minimum: int, accepted: bool) -> None:
+        """One basin-hopping quench: the minimum id it reached (-1: none) and whether the chain moved there."""
+        self.con.execute("INSERT INTO quenches (chain, step, minimum, accepted) VALUES (?,?,?,?)",
+                         (int(chain), int(step), int(minimum), int(accepted)))
+
+    def quenches_frame(self) -> pd.DataFrame:
+        """Every quench in the order it was merged: chain, step, minimum, accepted."""
+        df = pd.read_sql_query("SELECT chain, step, minimum, accepted FROM quenches ORDER BY id", self.con)
+        return df.astype({"chain": "int64", "step": "int64", "minimum": "int64", "accepted": "bool"})
+
+    def quench_classes(self) -> np.ndarray:
+        """Symmetry class of every quench that reached a minimum, in merge order."""
+        rows = self.con.execute("SELECT minimum FROM quenches WHERE minimum > 0 ORDER BY id").fetchall()
+        return np.array([self.minimum_class(m) for (m,) in rows], dtype=np.int64)
 
     # -- export -----------------------------------------------------------------------------
     def minima_frame(self) -> pd.DataFrame:

@@ -21,6 +21,40 @@ def _components(n: int, pairs: np.ndarray) -> np.ndarray:
     return connected_components(g, directed=False)[1]
 
 
+def class_graph(minima: pd.DataFrame, ts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The landscape over symmetry classes (permutation and sign images of one minimum are one
+    minimum, as PATHSAMPLE merges isomers): ``reps[C]`` representative minimum ids, their losses
+    ``energy[C]``, and the transition states between two different classes, ``ts_energy[M]`` and
+    ``ts_pairs[M, 2]`` (class positions). ``minima``/``ts``: the landscape's Parquet tables."""
+    reps = np.unique(minima["sym_class"].to_numpy())
+    cls = np.searchsorted(reps, minima["sym_class"].to_numpy())  # class position of each minimum
+    if len(ts) == 0:
+        return reps, minima["loss"].to_numpy()[reps - 1], np.zeros(0), np.zeros((0, 2), int)
+    ends = cls[np.stack([ts["min1"].to_numpy() - 1, ts["min2"].to_numpy() - 1], 1)]
+    between = ends[:, 0] != ends[:, 1]
+    return reps, minima["loss"].to_numpy()[reps - 1], ts["loss"].to_numpy()[between], ends[between]
+
+
+def gmin_funnel(min_energy: np.ndarray, ts_energy: np.ndarray, ts_pairs: np.ndarray) -> tuple[int, float]:
+    """(minima connected to the global minimum, share of them whose monotonic sequence drains into
+    it). A minimum's monotonic sequence steps to the lower neighbour behind its lowest transition
+    state until no neighbour is lower; a single-funnelled landscape drains every minimum into the
+    global minimum."""
+    n, gmin = len(min_energy), int(np.argmin(min_energy))
+    comp = _components(n, np.asarray(ts_pairs, int).reshape(-1, 2))
+    keep = np.flatnonzero(comp == comp[gmin])
+    down = np.arange(n)  # next minimum of each monotonic sequence
+    best = np.full(n, np.inf)
+    for e, (a, b) in zip(ts_energy, np.asarray(ts_pairs, int).reshape(-1, 2)):
+        for u, v in ((a, b), (b, a)):
+            if min_energy[v] < min_energy[u] and e < best[u]:
+                best[u], down[u] = e, v
+    ends = keep.copy()
+    for _ in range(n):  # energies fall along every step, so n steps reach every bottom
+        ends = down[ends]
+    return len(keep), float(np.mean(ends == gmin))
+
+
 def tree(min_energy: np.ndarray, ts_energy: np.ndarray, ts_pairs: np.ndarray, n_levels: int = 25) -> pd.DataFrame:
     """Nodes of the disconnectivity graph of the minima connected to the global minimum.
 

@@ -111,19 +111,22 @@ def _landscape_meta(exp: Experiment, pot: MLPLoss, stats: dict) -> dict:
             "n_free": pot.P, "stats": {k: v for k, v in stats.items() if k != "seconds"}}
 
 
-def sample_minima(exp: Experiment, train: str, db_path: str, output: str, device: str) -> dict:
-    """Basin-hopping into the database at ``db_path``; export the verified minima."""
+def sample_minima(exp: Experiment, train: str, db_path: str, output: str, quenches: str, device: str) -> dict:
+    """Basin-hopping into the database at ``db_path``; export the verified minima (``output``) and
+    every quench (``quenches``: chain, step, minimum id or -1, accepted)."""
     dev = resolve_device(device)
     pot = build_potential(exp, train, dev)
     identity = {k: v for k, v in exp.as_dict().items() if k != "connect"}  # a new pathway budget keeps the minima
     settings = {"stage": "basinhopping", "experiment": identity}
     db = _open_db(db_path, settings, exp, pot)
     stats = basinhopping.run(pot, db, exp.search, exp.seed, dev)
-    table = _minima_table(db, pot)
+    table, runs = _minima_table(db, pot), db.quenches_frame()
     db.close()
     log.info("%s: %d minima (%d symmetry-distinct), lowest loss %.10f, %.1f s", exp.id, len(table),
              table["sym_class"].nunique(), table["loss"].min(), stats["seconds"])
-    write_parquet(output, table, {**_landscape_meta(exp, pot, stats), "experiment": identity})
+    meta = {**_landscape_meta(exp, pot, stats), "experiment": identity}
+    write_parquet(quenches, runs, meta)
+    write_parquet(output, table, meta)
     return stats
 
 
@@ -188,16 +191,12 @@ def disconnectivity_tree(minima: str, ts: str, output: str, n_levels: int = 25) 
     and sign images of one minimum are the same minimum, as PATHSAMPLE merges isomers), joined by
     the transition states between two different classes; ``minimum``/``lowest`` give the row of
     the class representative in ``minima``."""
-    from .disconnectivity import tree
+    from .disconnectivity import class_graph, tree
 
     mins, meta = read_parquet(minima)
     t, _ = read_parquet(ts)
-    reps = np.unique(mins["sym_class"].to_numpy())  # representative minimum ids
-    cls = np.searchsorted(reps, mins["sym_class"].to_numpy())  # class position of each minimum
-    ends = cls[np.stack([t["min1"].to_numpy() - 1, t["min2"].to_numpy() - 1], 1)] if len(t) else np.zeros((0, 2), int)
-    between = ends[:, 0] != ends[:, 1]
-    nodes = tree(mins["loss"].to_numpy()[reps - 1], t["loss"].to_numpy()[between] if len(t) else np.zeros(0),
-                 ends[between], n_levels)
+    reps, energy, ts_energy, ts_pairs = class_graph(mins, t)
+    nodes = tree(energy, ts_energy, ts_pairs, n_levels)
     for col in ("minimum", "lowest"):
         nodes[col] = np.where(nodes[col] >= 0, reps[nodes[col].clip(0)] - 1, -1)
     write_parquet(output, nodes, {"experiment": meta["experiment"]["id"], "n_levels": n_levels})
@@ -209,7 +208,8 @@ def _landscape_inputs(inputs: dict) -> dict:
         minima, meta = read_parquet(paths["minima"])
         ts, _ = read_parquet(paths["ts"])
         metrics, _ = read_parquet(paths["metrics"])
-        out[exp_id] = {"exp": meta["experiment"], "minima": minima, "ts": ts, "metrics": metrics}
+        quenches, _ = read_parquet(paths["quenches"])
+        out[exp_id] = {"exp": meta["experiment"], "minima": minima, "ts": ts, "metrics": metrics, "quenches": quenches}
     return out
 
 
@@ -227,14 +227,14 @@ def make_tables(tables: dict, inputs: dict, outdir: str) -> None:
                "`min`/`ts` count plain-distinct stationary points (the paper's way); `min_sym`/`ts_sym`",
                "in the tables count symmetry-distinct ones. Testing loss is the cross-entropy alone.", ""]
     for name, spec in tables.items():
-        rows = [landscape_row(data[e]["exp"], data[e]["minima"], data[e]["ts"], data[e]["metrics"])
+        rows = [landscape_row(**{k: data[e][k] for k in ("exp", "minima", "ts", "metrics", "quenches")})
                 for e in spec["experiments"]]
         df = pd.DataFrame(rows)
         write_parquet(out / f"{name}.parquet", df, {"table": name, "spec": spec})
-        cols = ["experiment", "n_train", "min", "ts", "min_sym", "ts_sym"] if spec.get("kind") == "counts" else [
+        cols = ["experiment", "n_train", "min", "ts", "min_sym", "ts_sym", "quenches", "coverage", "chao1"] if spec.get("kind") == "counts" else [
             c for c in df.columns if c not in ("hidden_layers", "widths", "n_train", "ts_degenerate")]
         if spec.get("kind") == "mnist":
-            cols = [c for c in cols if not c.startswith(("train_gmin", "test_gmin", "ts"))]
+            cols = [c for c in cols if not c.startswith(("train_gmin", "test_gmin", "ts", "connected", "gmin_basin"))]
         write_text(out / f"{name}.md", markdown(df[cols], spec.get("title", name)))
         if spec.get("reference") in ref:
             comp = comparison(rows, ref[spec["reference"]], spec.get("kind", "landscape"))
@@ -242,22 +242,51 @@ def make_tables(tables: dict, inputs: dict, outdir: str) -> None:
     write_text(out / "comparison.md", "\n".join(comp_md))
 
 
+def make_claims(inputs: dict, outdir: str) -> None:
+    """``claims.md`` and ``claims.parquet``: every qualitative finding of the paper checked on our
+    landscapes (``inputs`` {id: files}, those of the run) and on the published tables."""
+    from .artefacts import write_text
+    from .claims import Evidence, claims_table, paper_rows
+    from .tables import landscape_row, markdown, reference_values
+
+    data = _landscape_inputs(inputs)
+    rows = {e: landscape_row(**{k: d[k] for k in ("exp", "minima", "ts", "metrics", "quenches")}) for e, d in data.items()}
+    classes = {}
+    for e, d in data.items():
+        reached = d["quenches"]["minimum"].to_numpy()
+        classes[e] = d["minima"]["sym_class"].to_numpy()[reached[reached > 0] - 1]
+    df = claims_table(Evidence(rows, classes), Evidence(paper_rows(reference_values())))
+    out = Path(outdir)
+    write_parquet(out / "claims.parquet", df, {"experiments": sorted(inputs)})
+    held = (df["verdict"] == "holds").sum()
+    text = ["# The paper's findings, checked", "",
+            f"{held} of {len(df)} claims hold on this run's landscapes; `paper_verdict` applies the same rule to the",
+            "published tables. Minima are compared at an equal number of quenches; read every verdict with the",
+            "coverage columns of the tables (a sample far from saturation can reverse a count).", "",
+            markdown(df)]
+    write_text(out / "claims.md", "\n".join(text))
+
+
 def make_figure(spec: dict, inputs: dict, output: str) -> None:
-    """One figure: ``spec`` = {type: disconnectivity|boxplot, title, colour, experiments}."""
+    """One figure: ``spec`` = {type: disconnectivity|boxplot, title, colour, experiments}. Panel
+    titles give how complete each sample is (quenches n, coverage, Chao1)."""
     from . import figures
+    from .tables import quench_coverage, sample_text
 
     if spec["type"] == "boxplot":
         groups = []
         for exp_id in spec["experiments"]:
             metrics, _ = read_parquet(inputs[exp_id]["metrics"])
-            exp = read_parquet(inputs[exp_id]["minima"])[1]["experiment"]
-            groups.append((f"{exp['error']:g}", metrics))
+            minima, meta = read_parquet(inputs[exp_id]["minima"])
+            groups.append((f"{meta['experiment']['error']:g}\nn={len(minima)}", metrics))
         figures.boxplot_figure(groups, spec.get("title", ""), output)
         return
     panels = []
     for exp_id in spec["experiments"]:
         nodes, _ = read_parquet(inputs[exp_id]["tree"])
         metrics, _ = read_parquet(inputs[exp_id]["metrics"])
-        classes = read_parquet(inputs[exp_id]["minima"])[0]["sym_class"].nunique()
-        panels.append({"title": exp_id, "nodes": nodes, "metrics": metrics, "classes": classes})
+        minima, _ = read_parquet(inputs[exp_id]["minima"])
+        c = quench_coverage(minima, read_parquet(inputs[exp_id]["quenches"])[0])
+        panels.append({"title": f"{exp_id} ({sample_text(c)})", "nodes": nodes, "metrics": metrics,
+                       "classes": minima["sym_class"].nunique()})
     figures.disconnectivity_figure(panels, spec.get("colour", "test_auc"), spec.get("title", ""), output)

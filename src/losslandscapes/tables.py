@@ -9,7 +9,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .coverage import class_coverage
+from .disconnectivity import class_graph, gmin_funnel
+
 STAT_COLUMNS = ["train_auc", "incorrect_auc", "correct_auc", "test_auc"]
+COVERAGE_COLUMNS = ["quenches", "coverage", "chao1", "chao1_low", "chao1_high"]
 
 
 def reference_values() -> dict:
@@ -17,8 +21,31 @@ def reference_values() -> dict:
     return yaml.safe_load(resources.files("losslandscapes").joinpath("data/reference_values.yaml").read_text())
 
 
-def landscape_row(exp: dict, minima: pd.DataFrame, ts: pd.DataFrame, metrics: pd.DataFrame) -> dict:
-    """One table row: database counts, the global minimum's values and mean/sd over all minima."""
+def quench_coverage(minima: pd.DataFrame, quenches: pd.DataFrame | None) -> dict:
+    """Coverage columns: quenches that reached a minimum, Good-Turing coverage and Chao1 (with its
+    95 % interval) of the symmetry classes they reached (``coverage.class_coverage``)."""
+    if quenches is None:
+        return dict.fromkeys(COVERAGE_COLUMNS, math.nan)
+    reached = quenches["minimum"].to_numpy()
+    reached = reached[reached > 0]
+    c = class_coverage(minima["sym_class"].to_numpy()[reached - 1])
+    return {"quenches": c.n, "coverage": c.coverage, "chao1": c.chao1, "chao1_low": c.chao1_low,
+            "chao1_high": c.chao1_high}
+
+
+def sample_text(c: dict) -> str:
+    """``quench_coverage`` columns in words, for titles."""
+    if not c["quenches"] or not math.isfinite(c["coverage"]):
+        return "no quench record"
+    return f"n={c['quenches']}, coverage {c['coverage']:.2f}, Chao1 {c['chao1']:.0f}"
+
+
+def landscape_row(exp: dict, minima: pd.DataFrame, ts: pd.DataFrame, metrics: pd.DataFrame,
+                  quenches: pd.DataFrame | None = None) -> dict:
+    """One table row: database counts, how complete the sample behind them is (``quenches``: one
+    row per basin-hopping quench), symmetry classes connected to the global minimum and the share
+    of them that drain into it (``disconnectivity.gmin_funnel``), the global minimum's values and
+    mean/sd over all minima."""
     ok = ts[~ts["degenerate"].astype(bool)] if len(ts) else ts
     row = {
         "experiment": exp["id"], "error": exp["error"], "hidden_layers": len(exp["hidden"]),
@@ -26,7 +53,9 @@ def landscape_row(exp: dict, minima: pd.DataFrame, ts: pd.DataFrame, metrics: pd
         "min": len(minima), "min_sym": int(minima["sym_class"].nunique()),
         "ts": len(ok), "ts_sym": int(ok["sym_class"].nunique()) if len(ok) else 0,
         "ts_degenerate": int(len(ts) - len(ok)),
+        **quench_coverage(minima, quenches),
     }
+    row["connected"], row["gmin_basin"] = gmin_funnel(*class_graph(minima, ts)[1:])
     g = int(np.argmin(metrics["train_loss"].to_numpy()))
     row["train_gmin_auc"] = metrics["train_auc"].iloc[g]
     row["train_gmin_loss"] = metrics["train_loss"].iloc[g]

@@ -92,6 +92,33 @@ rule tables:
         "python -m losslandscapes tables --kwargs {params.kwargs:q} > {log} 2>&1"
 
 
+rule claims:
+    input:
+        lambda w: sorted(p for e in CFG.ids() for p in landscape_files(e).values()),
+    output:
+        report(
+            f"{RES}/tables/claims.md",
+            caption="../report/claims.rst",
+            category="Tables",
+        ),
+        f"{RES}/tables/claims.parquet",
+    log:
+        f"{RES}/logs/claims.log",
+    benchmark:
+        f"{RES}/benchmarks/claims.tsv"
+    conda:
+        ENV
+    resources:
+        runtime=10,
+        mem_mb=2000,
+    params:
+        kwargs=lambda w: kwargs(
+            inputs={e: landscape_files(e) for e in CFG.ids()}, outdir=f"{RES}/tables"
+        ),
+    shell:
+        "python -m losslandscapes claims --kwargs {params.kwargs:q} > {log} 2>&1"
+
+
 rule figure:
     input:
         lambda w: flat_inputs(CFG.figures, [w.figure]),

@@ -30,6 +30,7 @@ def landscape_files(exp_id):
         "minima": f"{d}/minima.parquet",
         "ts": f"{d}/ts.parquet",
         "metrics": f"{d}/metrics.parquet",
+        "quenches": f"{d}/quenches.parquet",
     }
     if CFG.experiment(exp_id).transition_states:
         files["tree"] = f"{d}/disconnectivity.parquet"
@@ -39,6 +40,7 @@ def landscape_files(exp_id):
 def all_outputs():
     out = [f"{RES}/tables/{name}.parquet" for name in CFG.present(CFG.tables)]
     out += [f"{RES}/tables/comparison.md"] if CFG.present(CFG.tables) else []
+    out += [f"{RES}/tables/claims.md"]
     out += [f"{RES}/figures/{name}.png" for name in CFG.present(CFG.figures)]
     for e in CFG.ids(with_ts=True):
         out += [f"{RES}/landscapes/{e}/pathsample/min.data"]

@@ -2,7 +2,8 @@ rule basinhopping:
     input:
         train=f"{RES}/experiments/{{exp}}/train.parquet",
     output:
-        f"{RES}/landscapes/{{exp}}/bh_minima.parquet",
+        minima=f"{RES}/landscapes/{{exp}}/bh_minima.parquet",
+        quenches=f"{RES}/landscapes/{{exp}}/quenches.parquet",
     log:
         f"{RES}/logs/basinhopping/{{exp}}.log",
     benchmark:
@@ -19,7 +20,8 @@ rule basinhopping:
             exp=exp_dict(w, drop=("connect",)),
             train=input.train,
             db_path=f"{RES}/work/{w.exp}/basinhopping.sqlite",
-            output=output[0],
+            output=output.minima,
+            quenches=output.quenches,
             device=CFG.device,
         ),
     shell:
