@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -84,6 +86,25 @@ def test_missing_connection_routes_through_joined_classes():
     assert connect.missing_connections(loss, dist, direct, used)[0][0][0] == 3
     used[:, 3] = used[3, :] = True
     assert connect.missing_connections(loss, dist, direct, used) == ([], 2)
+    # only the lowest three classes are targets: 3 is neither attempted nor counted
+    assert connect.missing_connections(loss, dist, direct, none, 4, lowest=3) == ([(2, 1)], 1)
+
+
+def test_grow_stops_when_transition_states_repeat(tmp_path):
+    """Every stored transition state is recorded as found; the grow phase stops once the coverage
+    of the classes found reaches its target, and runs its pairs without one."""
+    grow = {}
+    for target in (0.9, None):
+        pot, db = mb_database(tmp_path / f"{target}.sqlite")
+        connect.run(pot, db, replace(MB_CONNECT, grow_pairs=0), MB_SEARCH)  # joins all three minima
+        found = db.ts_found_classes()
+        assert len(found) >= len(db.ts.ids) and set(found) == set(db.ts.sym)
+        for i in db.ts.ids:  # every class found twice: coverage 1
+            db.add_ts_found(i)
+        stats = connect.run(pot, db, replace(MB_CONNECT, grow_pairs=40, ts_coverage=target), MB_SEARCH)
+        assert stats["ts_coverage"]["coverage"] == 1.0
+        grow[target] = db.get("grow_done", 0)
+    assert grow == {0.9: 0, None: 1}  # one untried pair is left to grow
 
 
 @pytest.fixture(scope="module")

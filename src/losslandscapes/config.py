@@ -64,6 +64,8 @@ class Connect:
     attempts_per_pair: int = 2
     grow_pairs: int = 50
     grow_lowest: int = 20
+    ts_coverage: float | None = 0.95  # the grow phase stops when the coverage of TS classes reaches this
+    connect_lowest: int | None = None  # connect only the lowest this many classes (null: all)
     images_per_unit: float = 10.0
     min_images: int = 8
     max_images: int = 20

@@ -12,7 +12,13 @@ its minimum, started along its softest Hessian modes); these find the low saddle
 minimum that double-ended searches between distant minima miss, and open new routes. (Made first
 for every unconnected class, they found new unconnected minima faster than they joined them on
 the locality landscapes.) A pair or a class is searched at most ``attempts_per_pair`` times; the
-loop ends when nothing is left to try or the budget ends.
+loop ends when nothing is left to try or the budget ends. With ``connect_lowest`` only the lowest
+classes are targets (deep networks, whose searches find new minima faster than they join them).
+
+The grow phase then attempts the closest untried pairs among the ``grow_lowest`` lowest classes
+until ``grow_pairs`` attempts are made or the Good-Turing coverage of the transition-state
+classes found (every transition state an attempt stores, new or known, counted by class) reaches
+``ts_coverage`` (``coverage``; docs/methods.md §6).
 
 Work goes in cycles, as PATHSAMPLE farms out OPTIM jobs: the pairs of ``PATHS_PER_CYCLE``
 shortest paths (or one single-ended attempt, or ``GROW_CYCLE`` grow pairs) are chosen from the
@@ -32,6 +38,7 @@ import torch
 from scipy.sparse.csgraph import connected_components, dijkstra
 
 from . import quench, workers
+from .coverage import class_coverage
 from .ef import EFResult, transition_state
 from .hessian import lowest_eigenpairs
 from .neb import climbing_candidates, n_images, relax_band
@@ -119,21 +126,24 @@ def merge(db, pot, att: Attempt, stats: dict) -> int:
         if (ids < 0).any():
             stats["pushoff_failed"] += 1
             continue
-        db.add_ts(s.ts.f, s.ts.x.cpu().numpy(), int(ids[0]), int(ids[1]), s.ts.eigenvalue, s.ts.n_neg, s.ts.rms)
+        i, _ = db.add_ts(s.ts.f, s.ts.x.cpu().numpy(), int(ids[0]), int(ids[1]), s.ts.eigenvalue, s.ts.n_neg, s.ts.rms)
+        db.add_ts_found(i)
         stored += 1
     db.add_attempt(*att.classes)
     return stored
 
 
 def missing_connections(loss: np.ndarray, dist: np.ndarray, direct: np.ndarray,
-                        exhausted: np.ndarray, n_paths: int = 1) -> tuple[list[tuple[int, int]], int]:
+                        exhausted: np.ndarray, n_paths: int = 1,
+                        lowest: int | None = None) -> tuple[list[tuple[int, int]], int]:
     """Dijkstra missing-connection step over classes with losses ``loss[n]``, aligned distances
     ``dist[n, n]``, joined pairs ``direct[n, n]`` and used-up pairs ``exhausted[n, n]``.
 
     Returns the unjoined index pairs (each once) on the shortest paths from the global minimum to
     the ``n_paths`` lowest classes not connected to it that still have a path (empty if none), and
-    how many classes are not connected. A joined pair costs ``CONNECTED``, a used-up pair is no
-    edge, any other pair costs the squared distance.
+    how many classes are not connected; with ``lowest``, only the lowest ``lowest`` classes are
+    targets and counted. A joined pair costs ``CONNECTED``, a used-up pair is no edge, any other
+    pair costs the squared distance.
     """
     W = np.maximum(dist**2, CONNECTED)
     W[exhausted] = np.inf
@@ -142,7 +152,7 @@ def missing_connections(loss: np.ndarray, dist: np.ndarray, direct: np.ndarray,
     gmin = int(np.argmin(loss))
     _, comp = connected_components(direct, directed=False)
     reach, pred = dijkstra(W, indices=gmin, return_predecessors=True)
-    todo = [int(i) for i in np.argsort(loss, kind="stable") if comp[i] != comp[gmin]]
+    todo = [int(i) for i in np.argsort(loss, kind="stable")[:lowest] if comp[i] != comp[gmin]]
     open_ = [i for i in todo if np.isfinite(reach[i])]
     pairs = []
     for end in open_[:n_paths]:
@@ -215,14 +225,16 @@ def run(pot, db, c, search) -> dict:
 
     while budget_left():
         g = _Graph(db, dist, c.attempts_per_pair)
-        pairs, n_unconnected = missing_connections(g.loss, g.dist, g.direct, g.exhausted, PATHS_PER_CYCLE)
+        pairs, n_unconnected = missing_connections(g.loss, g.dist, g.direct, g.exhausted, PATHS_PER_CYCLE,
+                                                   c.connect_lowest)
         if time.monotonic() - last_log > 5:
             last_log = time.monotonic()
             log.info("connect: %d minima, %d transition states, %d classes unconnected to the global minimum, "
                      "%d attempts (pairs and single-ended)", len(db.minima.ids), len(db.ts.ids), n_unconnected,
                      sum(g.attempts.values()))
         if not pairs:  # no double-ended route left: single-ended searches from the lowest stuck class
-            stuck = [g.classes[i] for i in np.argsort(g.loss, kind="stable") if g.component[i] != g.component[g.gmin]
+            stuck = [g.classes[i] for i in np.argsort(g.loss, kind="stable")[: c.connect_lowest]
+                     if g.component[i] != g.component[g.gmin]
                      and g.attempts.get((g.classes[i],) * 2, 0) < c.attempts_per_pair]
             if not stuck:
                 break
@@ -232,6 +244,11 @@ def run(pot, db, c, search) -> dict:
         cycle([(search_pair, g.classes[u], g.classes[v]) for u, v in pairs[:left]])
     # grow: the closest untried pairs among the lowest classes, GROW_CYCLE per cycle
     while db.get("grow_done", 0) < c.grow_pairs and not out_of_time():
+        cov = class_coverage(db.ts_found_classes())
+        if c.ts_coverage and cov.coverage >= c.ts_coverage:
+            log.info("transition-state coverage %.3f reached the target %.3f (%d found, %d classes, Chao1 %.0f)",
+                     cov.coverage, c.ts_coverage, cov.n, cov.classes, cov.chao1)
+            break
         g = _Graph(db, dist, c.attempts_per_pair)
         low = np.argsort(g.loss, kind="stable")[: c.grow_lowest]
         cand = sorted((g.dist[u, v], g.classes[u], g.classes[v]) for i, u in enumerate(low) for v in low[i + 1:]
@@ -247,6 +264,7 @@ def run(pot, db, c, search) -> dict:
         pair_attempts=int(sum(g.attempts.values())),
         connected_to_gmin=int((g.component == g.component[g.gmin]).sum()),
         classes=len(g.classes),
+        ts_coverage=class_coverage(db.ts_found_classes()).as_dict(),
     )
     log.info("connect finished: %d minima, %d transition states; %d of %d classes connected to the global minimum",
              len(db.minima.ids), len(db.ts.ids), stats["connected_to_gmin"], stats["classes"])

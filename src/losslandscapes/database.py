@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS pairs (a INTEGER, b INTEGER, attempts INTEGER NOT NUL
 CREATE TABLE IF NOT EXISTS chains (
     chain INTEGER PRIMARY KEY, step INTEGER NOT NULL, step_size REAL NOT NULL, loss REAL NOT NULL,
     params BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS ts_found (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS quenches (
     id INTEGER PRIMARY KEY, chain INTEGER NOT NULL, step INTEGER NOT NULL, minimum INTEGER NOT NULL,
     accepted INTEGER NOT NULL);
@@ -47,7 +48,7 @@ class DatabaseError(RuntimeError):
 
 ENGINE = 3  # bumped whenever stored points change meaning, so older databases are set aside, never resumed
 # (2: push-offs follow the descent path (issue 19) and quenches use L-BFGS memory 40;
-#  3: every basin-hopping quench is recorded)
+#  3: every basin-hopping quench and every transition state an attempt finds is recorded)
 
 
 def settings_hash(settings: dict) -> str:
@@ -173,6 +174,15 @@ class Database:
         )
         self.ts.add(i, float(loss), np.asarray(x, np.float64).copy(), sym)
         return i, True
+
+    def add_ts_found(self, i: int) -> None:
+        """Transition state ``i`` was found (again) by an attempt."""
+        self.con.execute("INSERT INTO ts_found (ts) VALUES (?)", (int(i),))
+
+    def ts_found_classes(self) -> np.ndarray:
+        """Symmetry class of every transition state found, in merge order."""
+        rows = self.con.execute("SELECT ts FROM ts_found ORDER BY id").fetchall()
+        return np.array([self.ts.sym[i - 1] for (i,) in rows], dtype=np.int64)
 
     def ts_edges(self) -> list[tuple[int, int]]:
         """Symmetry classes joined by each non-degenerate transition state."""

@@ -3,7 +3,8 @@
 At levels ``E_l = E_top - l * delta`` the minima below the level that are joined by transition
 states below it form one node (union-find). Each node is drawn from its parent's position at the
 level above; a node holding a single minimum ends at that minimum's loss. At every node the
-child holding the lowest minimum is placed in the middle, so the global minimum is centred.
+child holding the lowest minimum is placed in the middle, and the branches that split off a
+node go to alternate sides split by split, so the global minimum's funnel is central.
 """
 
 from __future__ import annotations
@@ -117,24 +118,24 @@ def _layout(df: pd.DataFrame, energy: np.ndarray) -> np.ndarray:
     x = np.zeros(len(df))
     counter = [0.0]
 
-    def order(kids):  # lowest child in the middle, the others alternating outwards
-        kids = sorted(kids, key=lambda k: energy[lowest[k]])
+    def order(kids, flip: bool):  # lowest child in the middle, the others alternating outwards,
+        kids = sorted(kids, key=lambda k: energy[lowest[k]])  # starting on the side set by ``flip``
         out: list[int] = []
         for i, k in enumerate(kids):
-            out = out + [k] if i % 2 == 0 else [k] + out
+            out = out + [k] if (i % 2 == 0) != flip else [k] + out
         return out
 
-    def place(node):
+    def place(node, splits):  # splits: branchings above this node
         kids = children.get(node, [])
         if not kids:
             x[node] = counter[0]
             counter[0] += 1
             return
-        for k in order(kids):
-            place(k)
+        for k in order(kids, splits % 2 == 1):  # side branches alternate sides split by split
+            place(k, splits + (len(kids) > 1))
         centre = [k for k in kids if lowest[k] == lowest[node]]
         x[node] = x[centre[0]] if centre else np.mean([x[k] for k in kids])
 
-    for root in order(children.get(-1, [])):
-        place(root)
+    for root in order(children.get(-1, []), False):
+        place(root, 0)
     return x

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -206,10 +207,12 @@ def _landscape_inputs(inputs: dict) -> dict:
     out = {}
     for exp_id, paths in inputs.items():
         minima, meta = read_parquet(paths["minima"])
-        ts, _ = read_parquet(paths["ts"])
+        ts, ts_meta = read_parquet(paths["ts"])
         metrics, _ = read_parquet(paths["metrics"])
         quenches, _ = read_parquet(paths["quenches"])
-        out[exp_id] = {"exp": meta["experiment"], "minima": minima, "ts": ts, "metrics": metrics, "quenches": quenches}
+        ts_cov = (ts_meta.get("stats", {}).get("ts_coverage") or {}).get("coverage", math.nan)
+        out[exp_id] = {"exp": meta["experiment"], "minima": minima, "ts": ts, "metrics": metrics, "quenches": quenches,
+                       "ts_coverage": ts_cov}
     return out
 
 
@@ -225,13 +228,16 @@ def make_tables(tables: dict, inputs: dict, outdir: str) -> None:
     comp_md = ["# Published values beside ours", "",
                "Paper: Chitturi, Verpoort, Lee, Wales, Mach. Learn.: Sci. Technol. 1 (2020) 023002.",
                "`min`/`ts` count plain-distinct stationary points (the paper's way); `min_sym`/`ts_sym`",
-               "in the tables count symmetry-distinct ones. Testing loss is the cross-entropy alone.", ""]
+               "in the tables count symmetry-distinct ones. Testing loss is the cross-entropy alone. In the tables,",
+               "`quenches`, `coverage` (Good-Turing) and `chao1` (estimated classes, 95 % interval) say how complete",
+               "the sample behind each count is, `ts_coverage` the same for transition states, `connected` how many",
+               "classes are joined to the global minimum and `gmin_basin` the share of them that drain into it.", ""]
     for name, spec in tables.items():
-        rows = [landscape_row(**{k: data[e][k] for k in ("exp", "minima", "ts", "metrics", "quenches")})
+        rows = [landscape_row(**data[e])
                 for e in spec["experiments"]]
         df = pd.DataFrame(rows)
         write_parquet(out / f"{name}.parquet", df, {"table": name, "spec": spec})
-        cols = ["experiment", "n_train", "min", "ts", "min_sym", "ts_sym", "quenches", "coverage", "chao1"] if spec.get("kind") == "counts" else [
+        cols = ["experiment", "n_train", "min", "ts", "min_sym", "ts_sym", "quenches", "coverage", "chao1", "ts_coverage"] if spec.get("kind") == "counts" else [
             c for c in df.columns if c not in ("hidden_layers", "widths", "n_train", "ts_degenerate")]
         if spec.get("kind") == "mnist":
             cols = [c for c in cols if not c.startswith(("train_gmin", "test_gmin", "ts", "connected", "gmin_basin"))]
@@ -250,7 +256,7 @@ def make_claims(inputs: dict, outdir: str) -> None:
     from .tables import landscape_row, markdown, reference_values
 
     data = _landscape_inputs(inputs)
-    rows = {e: landscape_row(**{k: d[k] for k in ("exp", "minima", "ts", "metrics", "quenches")}) for e, d in data.items()}
+    rows = {e: landscape_row(**d) for e, d in data.items()}
     classes = {}
     for e, d in data.items():
         reached = d["quenches"]["minimum"].to_numpy()

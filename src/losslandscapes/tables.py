@@ -41,9 +41,9 @@ def sample_text(c: dict) -> str:
 
 
 def landscape_row(exp: dict, minima: pd.DataFrame, ts: pd.DataFrame, metrics: pd.DataFrame,
-                  quenches: pd.DataFrame | None = None) -> dict:
+                  quenches: pd.DataFrame | None = None, ts_coverage: float = math.nan) -> dict:
     """One table row: database counts, how complete the sample behind them is (``quenches``: one
-    row per basin-hopping quench), symmetry classes connected to the global minimum and the share
+    row per basin-hopping quench; ``ts_coverage``: that of the transition states), symmetry classes connected to the global minimum and the share
     of them that drain into it (``disconnectivity.gmin_funnel``), the global minimum's values and
     mean/sd over all minima."""
     ok = ts[~ts["degenerate"].astype(bool)] if len(ts) else ts
@@ -54,6 +54,7 @@ def landscape_row(exp: dict, minima: pd.DataFrame, ts: pd.DataFrame, metrics: pd
         "ts": len(ok), "ts_sym": int(ok["sym_class"].nunique()) if len(ok) else 0,
         "ts_degenerate": int(len(ts) - len(ok)),
         **quench_coverage(minima, quenches),
+        "ts_coverage": float(ts_coverage),
     }
     row["connected"], row["gmin_basin"] = gmin_funnel(*class_graph(minima, ts)[1:])
     g = int(np.argmin(metrics["train_loss"].to_numpy()))
