@@ -84,18 +84,19 @@ def test_basin_hopping_records_every_quench_and_stops_on_coverage(tmp_path):
     y = (X[:, 0] + X[:, 1] > 3).astype(int) + 2 * (X[:, 0] > 1.5)
     pot = MLPLoss((2, 2, 4), X, y, 1e-2)
     runs = {}
-    for target in (None, 0.5):
-        search = Search(chains=4, steps=12, quench_gtol=1e-5, tight_gtol=1e-9, coverage=target)
-        db = Database(tmp_path / f"{target}.sqlite", {"t": target}, NetworkSymmetry((2, 2, 4)), 1e-6, 0.1)
+    for target, floor in ((None, 8), (0.5, 8), (0.5, 10**6)):
+        search = Search(chains=4, steps=12, quench_gtol=1e-5, tight_gtol=1e-9, coverage=target, min_quenches=floor)
+        db = Database(tmp_path / f"{target}-{floor}.sqlite", {"t": target}, NetworkSymmetry((2, 2, 4)), 1e-6, 0.1)
         stats = basinhopping.run(pot, db, search, seed=3, device=torch.device("cpu"))
         q = db.quenches_frame()
-        runs[target] = (q, stats["coverage"])
+        runs[target, floor] = (q, stats["coverage"])
         assert list(q.columns) == ["chain", "step", "minimum", "accepted"]
         assert q["minimum"].max() <= len(db.minima.ids)
         assert stats["coverage"]["n"] == int((q["minimum"] > 0).sum())
         assert class_coverage(db.quench_classes()).as_dict() == stats["coverage"]
         db.close()
-    full, early = runs[None][0], runs[0.5][0]
+    full, early = runs[None, 8][0], runs[0.5, 8][0]
     assert len(full) >= 4 * 13 and (full.groupby("chain")["step"].max() == 12).all()
-    assert runs[0.5][1]["coverage"] >= 0.5 and len(early) < len(full)
+    assert runs[0.5, 8][1]["coverage"] >= 0.5 and len(early) < len(full)
+    assert runs[0.5, 10**6][0].equals(full)  # below the floor of quenches the target never stops it
     assert full.iloc[: len(early)].equals(early)  # the same seed gives the same quenches until the stop

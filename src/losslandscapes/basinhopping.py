@@ -11,8 +11,9 @@ perturbed point.
 
 Every quench is recorded (chain, step, minimum reached, accepted). The search stops when every
 chain has taken ``search.steps`` steps, or, after a cycle in which every chain has taken at least
-one step, when the Good-Turing coverage of the symmetry classes reached reaches
-``search.coverage`` (``coverage``; docs/methods.md §6). Both are checked between cycles, so the
+one step and at least ``search.min_quenches`` quenches have reached a minimum, when the
+Good-Turing coverage of the symmetry classes reached reaches ``search.coverage`` (``coverage``;
+docs/methods.md §6). Both are checked between cycles, so the
 stop never depends on timing; ``search.max_seconds`` is a wall-clock budget beside them.
 """
 
@@ -74,7 +75,7 @@ def run(pot, db, search, seed: int, device) -> dict:
             break
         cov = class_coverage(db.quench_classes())
         if search.coverage and len(chains) == search.chains and min(ch.step for ch in chains.values()) >= 1 \
-                and cov.coverage >= search.coverage:
+                and cov.n >= search.min_quenches and cov.coverage >= search.coverage:
             log.info("coverage %.3f reached the target %.3f after %d quenches (%d classes, Chao1 %.0f)",
                      cov.coverage, search.coverage, cov.n, cov.classes, cov.chao1)
             break
