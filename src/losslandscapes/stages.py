@@ -220,7 +220,7 @@ def make_tables(tables: dict, inputs: dict, outdir: str) -> None:
     """Every table of ``tables`` ({name: {title, kind, reference, experiments}}) as Parquet and
     Markdown, and ``comparison.md`` with the published values beside ours."""
     from .artefacts import write_text
-    from .tables import comparison, landscape_row, markdown, reference_values
+    from .tables import COVERAGE_COLUMNS, comparison, landscape_row, markdown, reference_values
 
     data = _landscape_inputs(inputs)
     ref = reference_values()
@@ -233,12 +233,12 @@ def make_tables(tables: dict, inputs: dict, outdir: str) -> None:
                "the sample behind each count is, `ts_coverage` the same for transition states, `connected` how many",
                "classes are joined to the global minimum and `gmin_basin` the share of them that drain into it.", ""]
     for name, spec in tables.items():
-        rows = [landscape_row(**data[e])
-                for e in spec["experiments"]]
+        rows = [landscape_row(**data[e]) for e in spec["experiments"]]
         df = pd.DataFrame(rows)
         write_parquet(out / f"{name}.parquet", df, {"table": name, "spec": spec})
-        cols = ["experiment", "n_train", "min", "ts", "min_sym", "ts_sym", "quenches", "coverage", "chao1", "ts_coverage"] if spec.get("kind") == "counts" else [
-            c for c in df.columns if c not in ("hidden_layers", "widths", "n_train", "ts_degenerate")]
+        cols = [c for c in df.columns if c not in ("hidden_layers", "widths", "n_train", "ts_degenerate")]
+        if spec.get("kind") == "counts":
+            cols = ["experiment", "n_train", "min", "ts", "min_sym", "ts_sym", *COVERAGE_COLUMNS[:3], "ts_coverage"]
         if spec.get("kind") == "mnist":
             cols = [c for c in cols if not c.startswith(("train_gmin", "test_gmin", "ts", "connected", "gmin_basin"))]
         write_text(out / f"{name}.md", markdown(df[cols], spec.get("title", name)))
@@ -253,14 +253,11 @@ def make_claims(inputs: dict, outdir: str) -> None:
     landscapes (``inputs`` {id: files}, those of the run) and on the published tables."""
     from .artefacts import write_text
     from .claims import Evidence, claims_table, paper_rows
-    from .tables import landscape_row, markdown, reference_values
+    from .tables import landscape_row, markdown, quench_classes, reference_values
 
     data = _landscape_inputs(inputs)
     rows = {e: landscape_row(**d) for e, d in data.items()}
-    classes = {}
-    for e, d in data.items():
-        reached = d["quenches"]["minimum"].to_numpy()
-        classes[e] = d["minima"]["sym_class"].to_numpy()[reached[reached > 0] - 1]
+    classes = {e: quench_classes(d["minima"], d["quenches"]) for e, d in data.items()}
     df = claims_table(Evidence(rows, classes), Evidence(paper_rows(reference_values())))
     out = Path(outdir)
     write_parquet(out / "claims.parquet", df, {"experiments": sorted(inputs)})

@@ -21,14 +21,18 @@ def reference_values() -> dict:
     return yaml.safe_load(resources.files("losslandscapes").joinpath("data/reference_values.yaml").read_text())
 
 
+def quench_classes(minima: pd.DataFrame, quenches: pd.DataFrame) -> np.ndarray:
+    """Symmetry class of every quench that reached a minimum, in merge order."""
+    reached = quenches["minimum"].to_numpy()
+    return minima["sym_class"].to_numpy()[reached[reached > 0] - 1]
+
+
 def quench_coverage(minima: pd.DataFrame, quenches: pd.DataFrame | None) -> dict:
     """Coverage columns: quenches that reached a minimum, Good-Turing coverage and Chao1 (with its
     95 % interval) of the symmetry classes they reached (``coverage.class_coverage``)."""
     if quenches is None:
         return dict.fromkeys(COVERAGE_COLUMNS, math.nan)
-    reached = quenches["minimum"].to_numpy()
-    reached = reached[reached > 0]
-    c = class_coverage(minima["sym_class"].to_numpy()[reached - 1])
+    c = class_coverage(quench_classes(minima, quenches))
     return {"quenches": c.n, "coverage": c.coverage, "chao1": c.chao1, "chao1_low": c.chao1_low,
             "chao1_high": c.chao1_high}
 
@@ -42,10 +46,10 @@ def sample_text(c: dict) -> str:
 
 def landscape_row(exp: dict, minima: pd.DataFrame, ts: pd.DataFrame, metrics: pd.DataFrame,
                   quenches: pd.DataFrame | None = None, ts_coverage: float = math.nan) -> dict:
-    """One table row: database counts, how complete the sample behind them is (``quenches``: one
-    row per basin-hopping quench; ``ts_coverage``: that of the transition states), symmetry classes connected to the global minimum and the share
-    of them that drain into it (``disconnectivity.gmin_funnel``), the global minimum's values and
-    mean/sd over all minima."""
+    """One table row: database counts; how complete the sample behind them is (``quenches``: one
+    row per basin-hopping quench; ``ts_coverage``: that of the transition states found); symmetry
+    classes connected to the global minimum and the share of them that drain into it
+    (``disconnectivity.gmin_funnel``); the global minimum's values and mean/sd over all minima."""
     ok = ts[~ts["degenerate"].astype(bool)] if len(ts) else ts
     row = {
         "experiment": exp["id"], "error": exp["error"], "hidden_layers": len(exp["hidden"]),
