@@ -61,6 +61,7 @@ def run(pot, db, search, seed: int, device) -> dict:
                  sorted({ch.step for ch in chains.values()}))
     draws = dict.fromkeys(range(search.chains), 0)  # failed random starts per chain
     last_log = time.monotonic()
+    cov = class_coverage(db.quench_classes())  # of every quench merged so far
     while True:
         tasks = []  # (chain, step, trial)
         for c in range(search.chains):
@@ -73,7 +74,6 @@ def run(pot, db, search, seed: int, device) -> dict:
                 tasks.append((c, ch.step + 1, ch.x + ch.step_size * rng.uniform(-1.0, 1.0, P)))
         if not tasks:
             break
-        cov = class_coverage(db.quench_classes())
         if search.coverage and len(chains) == search.chains and min(ch.step for ch in chains.values()) >= 1 \
                 and cov.n >= search.min_quenches and cov.coverage >= search.coverage:
             log.info("coverage %.3f reached the target %.3f after %d quenches (%d classes, Chao1 %.0f)",
@@ -111,15 +111,16 @@ def run(pot, db, search, seed: int, device) -> dict:
             db.save_chain(c, ch.step, ch.step_size, ch.loss, ch.x)
         db.set("bh_stats", stats)
         db.commit()
+        cov = class_coverage(db.quench_classes())
         if time.monotonic() - last_log > 5:
             last_log = time.monotonic()
             log.info("%d of at most %d chain steps done: %d minima (%d symmetry-distinct), lowest loss %.8f, "
                      "acceptance %.2f, coverage %.3f", sum(ch.step for ch in chains.values()),
                      search.chains * search.steps, len(db.minima.ids), len(set(db.minima.sym)),
                      min(db.minima.loss, default=float("nan")), stats["accepted"] / max(stats["proposed"], 1),
-                     class_coverage(db.quench_classes()).coverage)
+                     cov.coverage)
     stats["seconds"] = time.monotonic() - t0
-    stats["coverage"] = class_coverage(db.quench_classes()).as_dict()
+    stats["coverage"] = cov.as_dict()
     log.info("basin-hopping done: %d minima (%d symmetry-distinct), lowest loss %.10f, %.1f s; %s", len(db.minima.ids),
              len(set(db.minima.sym)), min(db.minima.loss, default=float("nan")), stats["seconds"], stats["coverage"])
     return stats
