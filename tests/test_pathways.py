@@ -78,16 +78,22 @@ def test_missing_connection_routes_through_joined_classes():
     direct = np.zeros((4, 4), bool)
     direct[0, 1] = direct[1, 0] = True
     none = np.zeros((4, 4), bool)
-    assert connect.missing_connections(loss, dist, direct, none) == ([(2, 1)], 2)
+    def step(used, *args, **kw):
+        m = connect.missing_connections(loss, dist, direct, used, *args, **kw)
+        return m.pairs, m.targets, m.unconnected
+
+    assert step(none) == ([(2, 1)], [2], 2)
     used = none.copy()
     used[1, 2] = used[2, 1] = True  # then the next-best route to 2 goes through 0
-    assert connect.missing_connections(loss, dist, direct, used) == ([(2, 0)], 2)
+    assert step(used) == ([(2, 0)], [2], 2)
     used[:, 2] = used[2, :] = True  # 2 has no untried pair left: 3 is next
-    assert connect.missing_connections(loss, dist, direct, used)[0][0][0] == 3
+    assert step(used)[:2] == ([(3, 1)], [3])
     used[:, 3] = used[3, :] = True
-    assert connect.missing_connections(loss, dist, direct, used) == ([], 2)
+    assert step(used) == ([], [], 2)
     # only the lowest three classes are targets: 3 is neither attempted nor counted
-    assert connect.missing_connections(loss, dist, direct, none, 4, lowest=3) == ([(2, 1)], 1)
+    assert step(none, 4, lowest=3) == ([(2, 1)], [2], 1)
+    # a retired target is skipped but still counted, and paths may still pass through it
+    assert step(none, 1, retired=np.array([False, False, True, False])) == ([(3, 2), (2, 1)], [3], 2)
 
 
 def test_grow_stops_when_transition_states_repeat(tmp_path):

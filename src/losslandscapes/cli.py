@@ -25,6 +25,7 @@ STAGES = {
     "claims": "stages.make_claims",
     "figure": "stages.make_figure",
 }
+TORCH_STAGES = {"ljat3", "basinhopping", "pathways", "metrics"}  # the others never import torch (faster start)
 
 
 def main(argv=None) -> int:
@@ -37,9 +38,10 @@ def main(argv=None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import importlib
 
-    import torch
+    if a.stage in TORCH_STAGES:
+        import torch
 
-    torch.set_num_threads(max(1, a.threads))
+        torch.set_num_threads(max(1, a.threads))
     from .workers import set_threads
 
     set_threads(a.threads)

@@ -63,6 +63,7 @@ class Connect:
 
     max_pairs: int = 200
     attempts_per_pair: int = 2
+    target_cycles: int = 8  # Dijkstra cycles that may aim at one class before it gets single-ended searches
     grow_pairs: int = 50
     grow_lowest: int = 20
     ts_coverage: float | None = 0.95  # the grow phase stops when the coverage of TS classes reaches this

@@ -52,15 +52,20 @@ def minimum_metrics(pot, params: np.ndarray, train: pd.DataFrame, test: pd.DataF
     flags = train["mislabelled"].to_numpy(bool)
     yte = test["label"].to_numpy()
     opts = {"mnist_average": auc.get("mnist_average", "macro"), "method": auc.get("method", "exact")}
+    ytr_t = torch.as_tensor(y, device=pot.device)
+
+    def evaluate(x, X, labels):  # mean cross-entropy [B] and probabilities [B, N, C], one forward pass
+        logp = torch.log_softmax(pot.logits(x, X), dim=2)
+        ce = -logp.gather(2, labels.expand(len(x), -1)[:, :, None])[:, :, 0].mean(1)
+        return ce.cpu().numpy(), logp.exp().cpu().numpy()
+
     rows = []
     for start in range(0, len(params), batch):
         x = torch.as_tensor(params[start : start + batch], dtype=torch.float64, device=pot.device)
         with torch.no_grad():
-            ce_tr = pot.cross_entropy(x).cpu().numpy()
             reg = pot.regulariser(x).cpu().numpy()
-            ce_te = pot.cross_entropy(x, Xte, yte_t).cpu().numpy()
-            p_tr = pot.predict_proba(x, Xtr).cpu().numpy()
-            p_te = pot.predict_proba(x, Xte).cpu().numpy()
+            ce_tr, p_tr = evaluate(x, Xtr, ytr_t)
+            ce_te, p_te = evaluate(x, Xte, yte_t)
         for b in range(len(x)):
             rows.append({
                 "train_loss": ce_tr[b] + reg[b], "train_ce": ce_tr[b],

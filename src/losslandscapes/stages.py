@@ -1,6 +1,8 @@
 """One function per workflow step: read artefacts, call the science, write artefacts.
 
 Each function takes plain settings and paths; the Snakemake rules call them through ``cli``.
+The torch-based modules are imported inside the steps that need them: the light steps (data
+splits, exports, graphs, tables, figures) then start in about a second instead of four.
 """
 
 from __future__ import annotations
@@ -14,14 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import basinhopping, connect, experiments, ljat3
-from .artefacts import read_parquet, require_columns, write_parquet
+from . import experiments
+from .artefacts import ArtefactError, read_parquet, require_columns, write_parquet
 from .config import Connect, Experiment, Minimiser, Search
 from .database import Database
 from .experiments import locality_masks
 from .layout import free_mask
-from .optimize import LBFGSSettings
-from .potentials import MLPLoss, resolve_device
 from .symmetry import NetworkSymmetry
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,10 @@ def experiment_from_dict(d: dict) -> Experiment:
 # -- data ---------------------------------------------------------------------------------------
 def ljat3_dataset(name: str, L: float, ljat3_cfg: dict, seed: int, device: str, output: str) -> dict:
     """Generate, label and write one LJAT3 data set (docs/methods.md §2)."""
+    from . import ljat3
+    from .optimize import LBFGSSettings
+    from .potentials import resolve_device
+
     s = ljat3.GeneratorSettings(
         L=float(L), n_starts=int(ljat3_cfg.get("n_starts", 200_000)), seed=int(seed),
         Z=float(ljat3_cfg.get("Z", ljat3.Z_DEFAULT)), labelling=ljat3_cfg.get("labelling", "lbfgs"),
@@ -82,7 +86,10 @@ def free_of(exp: Experiment) -> np.ndarray:
     return free_mask(exp.sizes, locality_masks(exp.sizes, exp.locality, exp.tie_break))
 
 
-def build_potential(exp: Experiment, train_path: str, device) -> MLPLoss:
+def build_potential(exp: Experiment, train_path: str, device):
+    """The ``potentials.MLPLoss`` of ``exp`` on its training data."""
+    from .potentials import MLPLoss
+
     X, y, _ = load_xy(train_path)
     return MLPLoss(exp.sizes, X, y, exp.lam, free_of(exp), exp.regularise_biases, device)
 
@@ -92,13 +99,13 @@ def _open_db(path, settings, exp, pot) -> Database:
     return Database(path, settings, NetworkSymmetry(exp.sizes, pot.free), exp.search.energy_tol, exp.search.distance_tol)
 
 
-def _minima_table(db: Database, pot: MLPLoss) -> pd.DataFrame:
+def _minima_table(db: Database, pot) -> pd.DataFrame:
     df = db.minima_frame()
     df["params"] = [pot.to_full(p) for p in df["params"]]
     return df[MINIMA_COLUMNS]
 
 
-def _ts_table(db: Database, pot: MLPLoss) -> pd.DataFrame:
+def _ts_table(db: Database, pot) -> pd.DataFrame:
     df = db.ts_frame()
     if df.empty:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(TS_COLUMNS, [
@@ -107,7 +114,7 @@ def _ts_table(db: Database, pot: MLPLoss) -> pd.DataFrame:
     return df[TS_COLUMNS]
 
 
-def _landscape_meta(exp: Experiment, pot: MLPLoss, stats: dict) -> dict:
+def _landscape_meta(exp: Experiment, pot, stats: dict) -> dict:
     return {"experiment": exp.as_dict(), "free_mask": pot.free.astype(int).tolist(),
             "n_free": pot.P, "stats": {k: v for k, v in stats.items() if k != "seconds"}}
 
@@ -115,6 +122,9 @@ def _landscape_meta(exp: Experiment, pot: MLPLoss, stats: dict) -> dict:
 def sample_minima(exp: Experiment, train: str, db_path: str, output: str, quenches: str, device: str) -> dict:
     """Basin-hopping into the database at ``db_path``; export the verified minima (``output``) and
     every quench (``quenches``: chain, step, minimum id or -1, accepted)."""
+    from . import basinhopping
+    from .potentials import resolve_device
+
     dev = resolve_device(device)
     pot = build_potential(exp, train, dev)
     identity = {k: v for k, v in exp.as_dict().items() if k != "connect"}  # a new pathway budget keeps the minima
@@ -134,6 +144,9 @@ def sample_minima(exp: Experiment, train: str, db_path: str, output: str, quench
 def find_pathways(exp: Experiment, train: str, bh_minima: str, db_path: str, out_minima: str, out_ts: str,
                   device: str) -> dict:
     """Transition states connecting the basin-hopping minima; export minima and TS."""
+    from . import connect
+    from .potentials import resolve_device
+
     dev = resolve_device(device)
     pot = build_potential(exp, train, dev)
     start, _ = read_parquet(bh_minima)
@@ -173,17 +186,26 @@ def pathsample_export(minima_path: str, ts_path: str, outdir: str) -> None:
 
 # -- analysis ---------------------------------------------------------------------------------
 def experiment_metrics(exp: Experiment, train: str, test: str, minima: str, output: str, auc: dict) -> None:
-    """Losses and AUCs of every stored minimum (row i of the output = row i of ``minima``)."""
+    """Losses and AUCs of every stored minimum (row i of the output = row i of ``minima``). They are
+    evaluated once per symmetry class, on its representative, and copied to its other members:
+    permutation and sign images of a network compute the same function (docs/methods.md §7)."""
     from .metrics import minimum_metrics
+    from .potentials import resolve_device
 
     pot = build_potential(exp, train, resolve_device("cpu"))
     tr, _ = read_parquet(train)
     te, _ = read_parquet(test)
     mins, _ = read_parquet(minima)
     require_columns(mins, MINIMA_COLUMNS, minima)
-    params = pot.to_free(np.stack(mins["params"].to_numpy())) if len(mins) else np.zeros((0, pot.P))
-    df = minimum_metrics(pot, params, tr, te, exp.kind, auc)
-    df.insert(0, "id", mins["id"].to_numpy())
+    ids = mins["id"].to_numpy()
+    reps, member = np.unique(mins["sym_class"].to_numpy(), return_inverse=True)
+    row_of = {int(i): r for r, i in enumerate(ids)}
+    if missing := [int(c) for c in reps if int(c) not in row_of]:
+        raise ArtefactError(f"{minima}: sym_class {missing[:3]} is not the id of a stored minimum")
+    rows = [row_of[int(c)] for c in reps]
+    params = pot.to_free(np.stack(mins["params"].to_numpy()[rows])) if len(mins) else np.zeros((0, pot.P))
+    df = minimum_metrics(pot, params, tr, te, exp.kind, auc).iloc[member].reset_index(drop=True)
+    df.insert(0, "id", ids)
     write_parquet(output, df, {"experiment": exp.id, "auc": auc})
 
 
