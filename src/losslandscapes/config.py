@@ -52,7 +52,7 @@ class Search:
     max_iter: int = 20_000
     energy_tol: float = 1e-6
     distance_tol: float = 0.1
-    coverage: float | None = 0.95  # stop when the Good-Turing coverage of classes reaches this ...
+    coverage: float | None = 0.9  # stop when the Good-Turing coverage of classes reaches this ...
     min_quenches: int = 100  # ... after at least this many quenches reached a minimum
     max_seconds: float | None = None
 
