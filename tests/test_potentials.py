@@ -160,10 +160,13 @@ def test_permuted_sign_flipped_copy(rng, sizes, k):
     assert d < 1e-10 and np.linalg.norm(a - b) > 0.1
 
 
-def test_predictions_sum_to_one(rng):
+def test_probabilities_sum_to_one_and_give_the_cross_entropy(rng):
     pot = make((2, 10, 4), None, rng)
-    p = pot.predict_proba(torch.tensor(rng.normal(size=(3, pot.P))), pot.X)
-    assert torch.allclose(p.sum(2), torch.ones(3, 60, dtype=torch.float64))
+    x = torch.tensor(rng.normal(size=(3, pot.P)))
+    logp = pot.log_proba(x, pot.X)
+    assert torch.allclose(logp.exp().sum(2), torch.ones(3, 60, dtype=torch.float64))
+    picked = logp.gather(2, pot.y.expand(3, -1)[:, :, None])[:, :, 0]
+    assert torch.allclose(-picked.mean(1), pot.cross_entropy(x), rtol=0, atol=1e-13)
 
 
 def test_full_layout_round_trip(rng):

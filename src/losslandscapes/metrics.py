@@ -55,7 +55,7 @@ def minimum_metrics(pot, params: np.ndarray, train: pd.DataFrame, test: pd.DataF
     ytr_t = torch.as_tensor(y, device=pot.device)
 
     def evaluate(x, X, labels):  # mean cross-entropy [B] and probabilities [B, N, C], one forward pass
-        logp = torch.log_softmax(pot.logits(x, X), dim=2)
+        logp = pot.log_proba(x, X)
         ce = -logp.gather(2, labels.expand(len(x), -1)[:, :, None])[:, :, 0].mean(1)
         return ce.cpu().numpy(), logp.exp().cpu().numpy()
 

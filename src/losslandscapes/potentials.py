@@ -225,9 +225,9 @@ class MLPLoss(Potential):
             Hf = Hf[self.free][:, self.free]
         return 0.5 * (Hf + Hf.T)
 
-    def predict_proba(self, x: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
-        """Class probabilities [B, N, O]."""
-        return torch.softmax(self.logits(x, X), dim=2)
+    def log_proba(self, x: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+        """Log class probabilities [B, N, O] of parameter vectors ``x[B, P]`` on inputs ``X[N, I]``."""
+        return torch.log_softmax(self.logits(x, X), dim=2)
 
 
 class MullerBrown(Potential):
