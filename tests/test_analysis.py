@@ -16,6 +16,16 @@ def test_auc_known_answers():
     assert auc_binary(pos, np.array([0.9, 0.8, 0.2, 0.1]), "threshold101") == pytest.approx(1.0)
 
 
+def test_exact_auc_equals_scikit_learn_with_ties(rng):
+    from sklearn.metrics import roc_auc_score
+
+    for n in (5, 200, 5000):
+        pos = rng.uniform(size=n) < 0.3
+        pos[:2] = [True, False]
+        score = np.round(rng.uniform(size=n), 2)  # many ties
+        assert auc_binary(pos, score) == pytest.approx(roc_auc_score(pos, score), rel=0, abs=1e-14)
+
+
 def test_macro_auc_averages_one_vs_rest():
     y = np.array([0, 1, 2, 0, 1, 2])
     perfect = np.eye(3)[y] * 0.8 + 0.1

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -51,13 +53,53 @@ def test_pool_accepts_rows_while_running():
     assert all(d[4] == CONVERGED for d in done)
 
 
-def small_loss(backend="numba"):
+def small_loss(backend="numba", free=None):
     from losslandscapes.potentials import MLPLoss
 
     rng = np.random.default_rng(3)
     X = rng.uniform(0, 3, (200, 2))
     y = (X[:, 0] > X[:, 1]).astype(int) + 2 * (X[:, 0] + X[:, 1] > 3)
-    return MLPLoss((2, 4, 4), X, y, 1e-3, backend=backend), rng
+    return MLPLoss((2, 4, 4), X, y, 1e-3, free=free, backend=backend), rng
+
+
+def test_preconditioner_is_the_input_metric_on_first_layer_weights():
+    """``input_metric`` inverts the ridge-regularised, normalised second-moment matrix of the
+    inputs; ``precondition`` (torch) and ``kernels.precondition_row`` multiply the first-layer
+    weights by it, with frozen weights left out, and leave every other parameter alone."""
+    from losslandscapes.kernels import precondition_row
+    from losslandscapes.layout import free_mask
+    from losslandscapes.potentials import input_metric
+
+    free = free_mask((2, 4, 4), [np.array([[1, 0], [1, 1], [0, 1], [1, 1]]), np.ones((4, 4))])
+    pot, rng = small_loss(free=free)
+    X = pot.X.numpy()
+    C = X.T @ X / len(X)
+    M = input_metric(X)
+    assert np.allclose((C / np.trace(C) * 2 + np.eye(2)) @ M, np.eye(2), atol=1e-14)
+    assert np.all(np.linalg.eigvalsh(M) > 0)
+    full = np.eye(pot.P_full)
+    full[:8, :8] = np.kron(np.eye(4), M)  # W1 [4, 2] row-major: each hidden unit's two weights
+    explicit = full[np.ix_(free, free)]
+    V = rng.standard_normal((3, pot.P))
+    assert np.allclose(pot.precondition(torch.tensor(V)).numpy(), V @ explicit.T, rtol=0, atol=1e-14)
+    q = V[0].copy()
+    precondition_row(q, pot.kernel.metric, pot.kernel.used, pot.layout.free_index, 2, np.empty(8))
+    assert np.allclose(q, explicit @ V[0], rtol=0, atol=1e-14)
+    # an input that is zero in every sample decouples: its metric row is the unit vector
+    from losslandscapes.potentials import MLPLoss
+
+    X3 = np.insert(X, 1, 0.0, axis=1)
+    pot3 = MLPLoss((3, 4, 4), X3, pot.y.numpy(), 1e-3)
+    M3 = input_metric(X3)
+    assert np.array_equal(M3[1], [0.0, 1.0, 0.0]) and np.allclose(M3[np.ix_([0, 2], [0, 2])], M, rtol=0, atol=1e-14)
+    assert pot3.kernel.used.tolist() == [0, 2]
+    v = rng.standard_normal(pot3.P)
+    explicit3 = np.eye(pot3.P)
+    explicit3[:12, :12] = np.kron(np.eye(4), M3)
+    q = v.copy()
+    precondition_row(q, pot3.kernel.metric, pot3.kernel.used, pot3.layout.free_index, 3, np.empty(12))
+    assert np.allclose(q, explicit3 @ v, rtol=0, atol=1e-14)
+    assert np.allclose(pot3.precondition(torch.tensor(v[None])).numpy()[0], explicit3 @ v, rtol=0, atol=1e-14)
 
 
 def test_polish_reaches_the_lbfgs_minimum_and_reports_its_spectrum():
@@ -84,13 +126,15 @@ def test_compiled_lbfgs_follows_the_torch_pool():
     the iterates agree to rounding, and run to convergence they end at the same minimum."""
     pot, rng = small_loss()
     x0 = torch.tensor(rng.uniform(-1, 1, (4, pot.P)))
-    for s, tol in ((LBFGSSettings(memory=10, max_step=0.5, gtol=1e-12, max_iter=30), 1e-9),
-                   (LBFGSSettings(memory=10, max_step=0.5, gtol=1e-10), 1e-6)):
-        ref = minimise(pot.torch_value_and_grad, x0, s, 0)
-        out = minimise_potential(pot, x0, s)
-        assert torch.equal(out.status, ref.status)
-        assert torch.allclose(out.x, ref.x, rtol=0, atol=tol) and torch.allclose(out.f, ref.f, rtol=0, atol=1e-12)
-    assert (out.status == CONVERGED).all() and (out.rms <= 1e-10).all()
+    for precondition in (None, pot.precondition):
+        for s, tol in ((LBFGSSettings(memory=10, max_step=0.5, gtol=1e-12, max_iter=30), 1e-9),
+                       (LBFGSSettings(memory=10, max_step=0.5, gtol=1e-10), 1e-6)):
+            s = replace(s, precondition=precondition is not None)
+            ref = minimise(pot.torch_value_and_grad, x0, s, 0, precondition=precondition)
+            out = minimise_potential(pot, x0, s)
+            assert torch.equal(out.status, ref.status)
+            assert torch.allclose(out.x, ref.x, rtol=0, atol=tol) and torch.allclose(out.f, ref.f, rtol=0, atol=1e-12)
+        assert (out.status == CONVERGED).all() and (out.rms <= 1e-10).all()
 
 
 def double_well(x):  # f = -x^2/2 + x^4/4 + y^2: a transition state at 0 between minima at x = +-1

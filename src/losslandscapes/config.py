@@ -45,8 +45,9 @@ class Search:
     adapt_step: bool = True
     target_acceptance: float = 0.5
     init_scale: float = 1.0
-    memory: int = 40
+    memory: int = 80
     max_step: float = 0.5
+    precondition: bool = True  # L-BFGS metric from the inputs for first-layer weights (potentials.input_metric)
     quench_gtol: float = 1e-5
     tight_gtol: float = 1e-9
     max_iter: int = 20_000

@@ -5,20 +5,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import roc_auc_score
+from scipy.stats import rankdata
 
 
 def auc_binary(positive: np.ndarray, score: np.ndarray, method: str = "exact") -> float:
     """Area under the ROC curve of ``score`` for boolean labels; NaN if only one class present.
 
-    ``exact``: scikit-learn's exact area; ``threshold101``: OPTIM's trapezoid over the
-    thresholds 0, 0.01, ..., 1 (scores are probabilities).
+    ``exact``: the exact area, the Mann-Whitney statistic (tied scores count one half; equal to
+    scikit-learn's ``roc_auc_score``, tested) from one sort; ``threshold101``: OPTIM's trapezoid
+    over the thresholds 0, 0.01, ..., 1 (scores are probabilities).
     """
     positive = np.asarray(positive, bool)
-    if positive.all() or not positive.any():
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
         return float("nan")
     if method == "exact":
-        return float(roc_auc_score(positive, score))
+        ranks = rankdata(score)  # 1-based, ties averaged
+        return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
     if method != "threshold101":
         raise ValueError(f"auc.method: expected exact or threshold101, got {method!r}")
     t = np.linspace(0.0, 1.0, 101)[:, None]

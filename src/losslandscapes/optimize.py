@@ -8,7 +8,9 @@ rows may join it (``LBFGSPool``), so a batch is never held up by its slowest row
 Algorithm per row (docs/methods.md §2):
 1. after a reset: ``d = -dguess * g * min(|g|, 1/|g|)``;
 2. otherwise two-loop recursion over the last ``memory`` pairs, ``H0 = s.y / y.y`` of the newest
-   pair, no curvature check (a zero ``s.y`` or ``y.y`` is replaced by 1);
+   pair, no curvature check (a zero ``s.y`` or ``y.y`` is replaced by 1). With a preconditioner
+   ``M`` (``LBFGSSettings.precondition`` and a potential that has one: ``MLPLoss.precondition``)
+   ``H0 = M s.y / y.My`` instead;
 3. ``d`` reversed if uphill, then scaled to length at most ``max_step``;
 4. the step is accepted if the energy rises by no more than ``max_rise``; otherwise it is retried
    at 0.1x; after more than ``max_decrease`` reductions the memory is reset and a failure counted
@@ -52,6 +54,7 @@ class LBFGSSettings:
     max_fail: int = 5
     past_peak: float = 0.0  # stop once past a peak of the RMS gradient (step 5; 0: off) ...
     peak_rise: float = 10.0  # ... that rose at least this factor above the starting RMS gradient
+    precondition: bool = False  # H0 from the potential's preconditioner where it has one (step 2)
 
     def __post_init__(self):
         if self.memory < 1 or self.max_step <= 0 or self.gtol <= 0 or self.max_iter < 1 or not 0 <= self.past_peak < 1:
@@ -72,8 +75,9 @@ class MinimiseResult:
         return self.status == CONVERGED
 
 
-def _two_loop(g, S, Y, rho):
-    """L-BFGS direction ``-H g`` from memory S, Y [B, M, P] (newest last), rho [B, M]."""
+def _two_loop(g, S, Y, rho, precondition=None):
+    """L-BFGS direction ``-H g`` from memory S, Y [B, M, P] (newest last), rho [B, M], and an
+    optional preconditioner [B, P] -> [B, P] (step 2)."""
     q = g.clone()
     m = S.shape[1]
     alpha = []
@@ -82,7 +86,11 @@ def _two_loop(g, S, Y, rho):
         q -= a[:, None] * Y[:, i]
         alpha.append(a)
     ys = (S[:, -1] * Y[:, -1]).sum(-1)
-    yy = (Y[:, -1] * Y[:, -1]).sum(-1)
+    if precondition is None:
+        yy = (Y[:, -1] * Y[:, -1]).sum(-1)
+    else:
+        q = precondition(q)
+        yy = (Y[:, -1] * precondition(Y[:, -1])).sum(-1)
     ys = torch.where(ys == 0, torch.ones_like(ys), ys)
     yy = torch.where(yy == 0, torch.ones_like(yy), yy)
     r = q * (ys / yy)[:, None]
@@ -97,11 +105,13 @@ class LBFGSPool:
 
     ``add`` queues rows (each with its own tag and RMS-gradient tolerance); ``step`` advances
     every row by one objective call and returns the rows that finished. A row's path does not
-    depend on the other rows in the pool.
+    depend on the other rows in the pool. ``precondition`` ([B, P] -> [B, P], symmetric positive
+    definite): the metric of ``H0`` (step 2 of the module docstring); None: the identity.
     """
 
-    def __init__(self, fg: Objective, P: int, settings: LBFGSSettings, device=None, dtype=torch.float64):
-        self.fg, self.s, self.P = fg, settings, P
+    def __init__(self, fg: Objective, P: int, settings: LBFGSSettings, device=None, dtype=torch.float64,
+                 precondition: Callable | None = None):
+        self.fg, self.s, self.P, self.precondition = fg, settings, P, precondition
         self.dev, self.dt = device, dtype
         z = lambda *shape, d=dtype: torch.zeros(*shape, dtype=d, device=device)  # noqa: E731
         self.x, self.f, self.g, self.d = z(0, P), z(0), z(0, P), z(0, P)
@@ -157,7 +167,7 @@ class LBFGSPool:
             return []
         gnorm = g.norm(dim=1)
         first = -s.dguess * g * torch.minimum(gnorm, 1.0 / gnorm)[:, None]
-        dnew = torch.where((k == 0)[:, None], first, _two_loop(g, self.S, self.Y, self.rho))
+        dnew = torch.where((k == 0)[:, None], first, _two_loop(g, self.S, self.Y, self.rho, self.precondition))
         dnew = torch.where(((dnew * g).sum(1) > 0)[:, None], -dnew, dnew)
         dnew = dnew * torch.clamp(s.max_step / dnew.norm(dim=1), max=1.0).nan_to_num(1.0)[:, None]
         self.d = torch.where((ndec == 0)[:, None], dnew, self.d)
@@ -203,10 +213,12 @@ def minimise(
     settings: LBFGSSettings = LBFGSSettings(),
     progress_seconds: float = 10.0,
     label: str = "minimise",
+    precondition: Callable | None = None,
 ) -> MinimiseResult:
-    """Minimise every row of ``x0`` [B, P] (float64, any device); see the module docstring."""
+    """Minimise every row of ``x0`` [B, P] (float64, any device); see the module docstring and
+    ``LBFGSPool`` for ``precondition``."""
     B, P = x0.shape
-    pool = LBFGSPool(fg, P, settings, x0.device, x0.dtype)
+    pool = LBFGSPool(fg, P, settings, x0.device, x0.dtype, precondition)
     out_x = x0.clone()
     out_f = torch.full((B,), float("nan"), dtype=x0.dtype)
     out_rms, out_status, out_iter = out_f.clone(), torch.zeros(B, dtype=torch.int64), torch.zeros(B, dtype=torch.int64)
@@ -228,12 +240,15 @@ def minimise(
 
 def minimise_potential(pot, x0: torch.Tensor, settings: LBFGSSettings, label: str = "minimise") -> MinimiseResult:
     """``minimise`` on ``pot``: the compiled rows of ``pot.kernel`` where there is one (CPU),
-    otherwise ``LBFGSPool`` on ``pot.value_and_grad``."""
+    otherwise ``LBFGSPool`` on ``pot.value_and_grad``; preconditioned by ``pot.precondition``
+    where the potential has one and ``settings.precondition`` asks for it."""
+    precondition = getattr(pot, "precondition", None) if settings.precondition else None
     kernel = getattr(pot, "kernel", None)
     if kernel is None:
-        return minimise(pot.value_and_grad, x0, settings, label=label)
+        return minimise(pot.value_and_grad, x0, settings, label=label, precondition=precondition)
     X0 = x0.detach().numpy()
-    X, f, G, status, iters, nonfinite = kernel.lbfgs(X0, np.full(len(X0), settings.gtol), settings)
+    X, f, G, status, iters, nonfinite = kernel.lbfgs(X0, np.full(len(X0), settings.gtol), settings,
+                                                     precondition is not None)
     rms = np.linalg.norm(G, axis=1) / X.shape[1] ** 0.5
     return MinimiseResult(*(torch.from_numpy(a) for a in (X, f, rms, status, iters)), int(nonfinite.sum()))
 

@@ -14,6 +14,24 @@ from .layout import Layout
 
 DTYPE = torch.float64
 BACKENDS = ("auto", "numba", "torch")
+METRIC_RIDGE = 1.0  # ridge of the input metric, relative to the mean input second moment
+
+
+def input_metric(X: np.ndarray, ridge: float = METRIC_RIDGE) -> np.ndarray:
+    """[I, I] inverse of ``C / c + ridge * 1`` for inputs ``X[N, I]``: ``C = X^T X / N`` their second
+    moments, ``c`` its mean diagonal over the inputs that are not zero in every sample; those that
+    are (MNIST: 180 pixels) decouple, their rows are exactly ``1 / ridge``. The first-layer block of a
+    loss's Hessian is about (hidden-unit curvature) x C: this metric is L-BFGS's initial inverse
+    Hessian for first-layer weights (docs/methods.md §6; on MNIST's raw pixels 45 % fewer
+    iterations per minimum, measured)."""
+    X = np.asarray(X, np.float64)
+    C = X.T @ X / max(len(X), 1)
+    used = np.flatnonzero(np.diagonal(C) > 0)  # an input that is always zero: exactly 1 / ridge
+    c = float(np.diagonal(C)[used].mean()) if len(used) else 1.0
+    out = np.eye(len(C)) / ridge
+    inv = np.linalg.inv(C[np.ix_(used, used)] / c + ridge * np.eye(len(used)))
+    out[np.ix_(used, used)] = 0.5 * (inv + inv.T)
+    return out
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -76,11 +94,13 @@ class MLPLoss(Potential):
             raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
         if backend == "numba" and self.device.type != "cpu":
             raise ValueError(f"backend numba runs on the CPU, but the device is {self.device}")
+        metric = input_metric(np.array(X))
+        self._metric = torch.as_tensor(metric, dtype=DTYPE, device=self.device)
         self.kernel = None
         if backend == "numba" or (backend == "auto" and self.device.type == "cpu"):
             from .kernels import MLPKernel
 
-            self.kernel = MLPKernel(self.layout, np.array(X), np.array(y), self.lam, reg)
+            self.kernel = MLPKernel(self.layout, np.array(X), np.array(y), self.lam, reg, metric)
 
     @property
     def backend(self) -> str:
@@ -92,6 +112,14 @@ class MLPLoss(Potential):
 
     def to_free(self, w: np.ndarray) -> np.ndarray:
         return self.layout.to_free(w)
+
+    def precondition(self, v: torch.Tensor) -> torch.Tensor:
+        """``v[B, P]`` with its first-layer weights ([hidden, inputs] rows) times ``input_metric``:
+        the L-BFGS metric (``optimize``, step 2); ``kernels.precondition_row`` on the CPU."""
+        w = self.full(v)
+        I, H = self.sizes[:2]
+        w = torch.cat([(w[:, : H * I].reshape(-1, H, I) @ self._metric).reshape(-1, H * I), w[:, H * I:]], 1)
+        return w if self._select is None else w @ self._select.T
 
     def to_full(self, x: np.ndarray) -> np.ndarray:
         return self.layout.to_full(x)

@@ -47,14 +47,17 @@ def new_counters() -> dict:
 
 def lbfgs_settings(search) -> LBFGSSettings:
     """The tight L-BFGS of ``search`` (config.Search)."""
-    return LBFGSSettings(memory=search.memory, max_step=search.max_step, gtol=search.tight_gtol, max_iter=search.max_iter)
+    return LBFGSSettings(memory=search.memory, max_step=search.max_step, gtol=search.tight_gtol, max_iter=search.max_iter,
+                         precondition=search.precondition)
 
 
 def descent_settings(search, connect) -> LBFGSSettings:
-    """The path-following descent of a push-off: short L-BFGS steps until past the gradient peak.
-    Its tolerance is the tight one: a push-off starts with a tiny gradient (about |negative
-    eigenvalue| x push-off), which must not count as converged."""
-    return replace(lbfgs_settings(search), max_step=connect.descent_step, past_peak=connect.past_peak)
+    """The path-following descent of a push-off: short L-BFGS steps until past the gradient peak,
+    unpreconditioned (the steepest-descent path of the Euclidean metric, as OPTIM's). Its tolerance
+    is the tight one: a push-off starts with a tiny gradient (about |negative eigenvalue| x
+    push-off), which must not count as converged."""
+    return replace(lbfgs_settings(search), max_step=connect.descent_step, past_peak=connect.past_peak,
+                   precondition=False)
 
 
 def store_minimum(db, pot, x: torch.Tensor, f: float, rms: float, step: int, stats: dict, spectrum=None) -> int:
