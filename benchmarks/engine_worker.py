@@ -62,8 +62,8 @@ kernel = getattr(pot, "kernel", None)
 if kernel is not None:  # the compiled L-BFGS evaluates inside the kernel: count its evaluations too
     lbfgs = kernel.lbfgs
 
-    def counted_lbfgs(X0, gtol, s):
-        out = lbfgs(X0, gtol, s)
+    def counted_lbfgs(X0, gtol, *args):
+        out = lbfgs(X0, gtol, *args)
         counts["gradient_rows"] += int(out[4].sum()) + len(X0)
         return out
 
