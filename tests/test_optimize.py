@@ -159,3 +159,20 @@ def test_compiled_past_peak_stops_where_the_torch_pool_stops():
     ref, out = minimise(pot.torch_value_and_grad, x0, s, 0), minimise_potential(pot, x0, s)
     assert (ref.status == PAST_PEAK).all() and torch.equal(out.status, ref.status)
     assert torch.equal(out.iterations, ref.iterations) and torch.allclose(out.x, ref.x, rtol=0, atol=1e-10)
+
+
+def test_input_metric_has_the_same_bits_for_any_blas_thread_count():
+    """The metric is computed with BLAS single-threaded, whatever OMP_NUM_THREADS says: threaded
+    BLAS splits X^T X and the inverse differently (MNIST-sized inputs differed under 2 threads), so
+    results would depend on the machine's cores."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import hashlib, numpy as np; from losslandscapes.potentials import input_metric; "
+            "X = np.random.default_rng(0).uniform(0, 255, (1000, 784)); X[:, :100] = 0; "
+            "print(hashlib.sha256(input_metric(X).tobytes()).hexdigest())")
+    digests = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "OMP_NUM_THREADS": str(n),
+                              "OPENBLAS_NUM_THREADS": str(n)}, capture_output=True, text=True, check=True).stdout
+               for n in (1, 2, 4)}
+    assert len(digests) == 1, digests

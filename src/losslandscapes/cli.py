@@ -42,8 +42,9 @@ def main(argv=None) -> int:
         import torch
 
         torch.set_num_threads(max(1, a.threads))
-    from .workers import set_threads
+    from .workers import serial_blas, set_threads
 
+    serial_blas()  # before any stage: BLAS results must not depend on the machine's cores
     set_threads(a.threads)
     module, func = STAGES[a.stage].split(".")
     fn = getattr(importlib.import_module(f"losslandscapes.{module}"), func)

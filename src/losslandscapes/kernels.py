@@ -650,28 +650,16 @@ def sparse_inputs(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ptr, cols.astype(np.int64), np.ascontiguousarray(X[rows, cols])
 
 
-def _single_threaded_blas(done=[]):  # noqa: B006 (once per process)
-    """BLAS (NumPy's, and SciPy's that the kernels call) and torch's CPU operations single-threaded:
-    the job's threads are the workers. BLAS threads spinning beside them made the small
-    eigendecompositions ten times slower (measured), and threaded products give other bits on
-    other thread counts."""
-    if not done:
-        import scipy.linalg.cython_blas  # noqa: F401  (loaded before the limit, so that it applies)
-        import torch
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1, user_api="blas")
-        torch.set_num_threads(1)
-        done.append(True)
-
-
 class MLPKernel:
     """The compiled kernels bound to one loss: data ``X[N, I]``, labels ``y[N]``, a
     ``layout.Layout``, ``lam`` and the regularised mask ``reg[P]`` (1.0 or 0.0 per free parameter).
     Arrays in and out are NumPy float64."""
 
     def __init__(self, layout, X: np.ndarray, y: np.ndarray, lam: float, reg: np.ndarray, metric: np.ndarray):
-        _single_threaded_blas()
+        workers.serial_blas()
+        import torch
+
+        torch.set_num_threads(1)  # the job's threads are the workers
         eye = np.eye(len(metric))
         self.used = np.flatnonzero(np.any(metric != eye, axis=1)).astype(np.int64)  # others: unit rows
         self.metric = np.ascontiguousarray(metric[np.ix_(self.used, self.used)], np.float64)

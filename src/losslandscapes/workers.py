@@ -30,6 +30,20 @@ def threads() -> int:
     return _state["threads"]
 
 
+def serial_blas(done=[]) -> None:  # noqa: B006 (once per process)
+    """BLAS single-threaded (NumPy's and SciPy's OpenBLAS, also as the compiled kernels call it):
+    a job's threads are the workers. Threaded BLAS splits its sums by thread count, so results
+    would depend on the machine (MNIST's input metric took other bits under OMP_NUM_THREADS=2,
+    measured); and its threads spinning beside the workers made small eigendecompositions ten
+    times slower (measured)."""
+    if not done:
+        import scipy.linalg.cython_blas  # noqa: F401  (loaded before the limit, so that it applies)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1, user_api="blas")
+        done.append(True)
+
+
 def _mark():
     _inside.flag = True
 
