@@ -42,7 +42,8 @@ def test_gradient_and_hessian_match_finite_differences(rng, sizes, k, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("sizes,k,reg_bias", [((2, 10, 4), None, True), ((2, 10, 4), 1, False), ((3, 5, 4), 2, True)])
+@pytest.mark.parametrize("sizes,k,reg_bias", [((2, 10, 4), None, True), ((2, 10, 4), 1, False), ((3, 5, 4), 2, True),
+                                                ((12, 4, 3), None, True)])
 def test_closed_form_hessian_equals_automatic_differentiation(rng, sizes, k, reg_bias, backend):
     pot = make(sizes, k, rng, reg_bias=reg_bias, backend=backend)
     x = torch.tensor(rng.normal(size=pot.P))
