@@ -208,15 +208,41 @@ def _block_grad(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, d, e, tmp
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _block_rop(w, v, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, dact, d, dd, e, de, tmp, sb, hv):
-    """Adds the block's Hessian-vector product (cross-entropy part) along ``v[P_full]`` to ``hv``
-    (Pearlmutter's R-operator: forward tangents, then the tangent of backpropagation)."""
-    _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, _NO_INT, _NO_INT, _NO_FLOAT)
+def _deltas(w, y, n0, nb, inv_n, sizes, woff, aoff, act, D, E):
+    """Backpropagation of the block's cross-entropy after ``_forward``, per unit and sample in the
+    rows of ``act``: ``D`` the derivative with respect to the unit's pre-activation (output layer:
+    (p - onehot) / N), ``E`` (hidden layers) with respect to its activation."""
     L = sizes.shape[0] - 1
-    for i in range(sizes[0]):
+    C, ao = sizes[L], aoff[L]
+    for c in range(C):
         for n in range(nb):
-            dact[i, n] = 0.0
-    for layer in range(L):
+            D[ao + c, n] = act[ao + c, n] * inv_n
+    for n in range(nb):
+        D[ao + y[n0 + n], n] -= inv_n
+    for layer in range(L - 1, 0, -1):
+        ni, no, ai, ao = sizes[layer], sizes[layer + 1], aoff[layer], aoff[layer + 1]
+        for i in range(ni):
+            for n in range(nb):
+                E[ai + i, n] = 0.0
+            for o in range(no):
+                wv = w[woff[layer] + o * ni + i]
+                for n in range(nb):
+                    E[ai + i, n] += wv * D[ao + o, n]
+            for n in range(nb):
+                a = act[ai + i, n]
+                D[ai + i, n] = E[ai + i, n] * (1.0 - a * a)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _rop(w, v, nb, inv_n, sizes, woff, boff, aoff, act, D, E, dact, dd, de, hv, first):
+    """Adds the block's Hessian-vector product (cross-entropy part) along ``v[P_full]`` to ``hv``
+    (Pearlmutter's R-operator: forward tangents ``dact``, then the tangent ``dd`` of
+    backpropagation), after ``_forward`` and ``_deltas``. ``v`` is zero in the weight layers below
+    ``first``, so the tangents below that layer are zero and skipped (a unit vector of the exact
+    Hessian); terms with a zero entry of ``v`` are skipped too. Skipping adds no rounding: every
+    skipped term is an exact zero."""
+    L = sizes.shape[0] - 1
+    for layer in range(first, L):
         ni, no, ai, ao = sizes[layer], sizes[layer + 1], aoff[layer], aoff[layer + 1]
         for o in range(no):
             vb = v[boff[layer] + o]
@@ -224,8 +250,16 @@ def _block_rop(w, v, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, dact, d
                 dact[ao + o, n] = vb
             for i in range(ni):
                 wv, vv = w[woff[layer] + o * ni + i], v[woff[layer] + o * ni + i]
-                for n in range(nb):
-                    dact[ao + o, n] += vv * act[ai + i, n] + wv * dact[ai + i, n]
+                if layer == first:  # the tangents of this layer's inputs are zero
+                    if vv != 0.0:
+                        for n in range(nb):
+                            dact[ao + o, n] += vv * act[ai + i, n]
+                elif vv != 0.0:
+                    for n in range(nb):
+                        dact[ao + o, n] += vv * act[ai + i, n] + wv * dact[ai + i, n]
+                else:
+                    for n in range(nb):
+                        dact[ao + o, n] += wv * dact[ai + i, n]
             if layer < L - 1:
                 for n in range(nb):
                     a = act[ao + o, n]
@@ -236,32 +270,36 @@ def _block_rop(w, v, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, dact, d
         for c in range(C):
             pdz += act[ao + c, n] * dact[ao + c, n]
         for c in range(C):
-            p = act[ao + c, n]
-            d[c, n] = p * inv_n
-            dd[c, n] = p * (dact[ao + c, n] - pdz) * inv_n
-        d[y[n0 + n], n] -= inv_n
+            dd[c, n] = act[ao + c, n] * (dact[ao + c, n] - pdz) * inv_n
     for layer in range(L - 1, -1, -1):
-        ni, no, ai = sizes[layer], sizes[layer + 1], aoff[layer]
+        ni, no, ai, ao = sizes[layer], sizes[layer + 1], aoff[layer], aoff[layer + 1]
         for o in range(no):
             hv[boff[layer] + o] += _sum(dd[o], nb)
             for i in range(ni):
-                hv[woff[layer] + o * ni + i] += _dot(dd[o], act[ai + i], nb) + _dot(d[o], dact[ai + i], nb)
+                t = _dot(dd[o], act[ai + i], nb)
+                if layer > first:  # the tangent of this layer's input is not zero
+                    t += _dot(D[ao + o], dact[ai + i], nb)
+                hv[woff[layer] + o * ni + i] += t
         if layer > 0:
             for i in range(ni):
                 for n in range(nb):
-                    e[i, n] = 0.0
                     de[i, n] = 0.0
                 for o in range(no):
                     wv, vv = w[woff[layer] + o * ni + i], v[woff[layer] + o * ni + i]
-                    for n in range(nb):
-                        e[i, n] += wv * d[o, n]
-                        de[i, n] += vv * d[o, n] + wv * dd[o, n]
+                    if vv != 0.0:
+                        for n in range(nb):
+                            de[i, n] += vv * D[ao + o, n] + wv * dd[o, n]
+                    else:
+                        for n in range(nb):
+                            de[i, n] += wv * dd[o, n]
             for i in range(ni):
                 for n in range(nb):
-                    a, da = act[ai + i, n], dact[ai + i, n]
-                    d[i, n] = e[i, n] * (1.0 - a * a)
-                    dd[i, n] = de[i, n] * (1.0 - a * a) - 2.0 * e[i, n] * a * da
-    return 0.0
+                    a = act[ai + i, n]
+                    dd[i, n] = de[i, n] * (1.0 - a * a)
+                if layer > first:
+                    for n in range(nb):
+                        a = act[ai + i, n]
+                        dd[i, n] -= 2.0 * E[ai + i, n] * a * dact[ai + i, n]
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -435,27 +473,43 @@ def value_grad(X, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_i
 
 @njit(cache=True, nogil=True)
 def hvp(x, V, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam):
-    """Hessian-vector products [K, P] at ``x[P]`` along the rows of ``V[K, P]``."""
+    """Hessian-vector products [K, P] at ``x[P]`` along the rows of ``V[K, P]``: each block's
+    forward and backward pass once, then the R-operator along every row (the exact Hessian of a
+    deep network: the unit vectors, each from its own layer up)."""
     K, P = V.shape
     N = XT.shape[1]
+    L = sizes.shape[0] - 1
     P_full = woff[-1] + (sizes[-1] * sizes[-2]) + sizes[-1]
     w = _expand(x, free_index, P_full)
     act, d, e, tmp, sb = _scratch(sizes, BLOCK)
-    dact = np.empty_like(act)
+    D, E, dact = np.empty_like(act), np.empty_like(act), np.empty_like(act)
     dd, de = np.empty_like(d), np.empty_like(e)
+    Vf = np.empty((K, P_full))
+    first = np.full(K, L - 1)  # the lowest layer where a row of V is not zero
+    for q in range(K):
+        Vf[q] = _expand(V[q], free_index, P_full)
+        for layer in range(L - 1, -1, -1):
+            ni, no = sizes[layer], sizes[layer + 1]
+            for j in range(ni * no):
+                if Vf[q, woff[layer] + j] != 0.0:
+                    first[q] = layer
+            for j in range(no):
+                if Vf[q, boff[layer] + j] != 0.0:
+                    first[q] = layer
+    tot = np.zeros((K, P_full))
     part = np.empty(P_full)
+    for k in range(_n_blocks(N)):
+        n0, nb = k * BLOCK, min(BLOCK, N - k * BLOCK)
+        _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, _NO_INT, _NO_INT, _NO_FLOAT)
+        _deltas(w, y, n0, nb, 1.0 / N, sizes, woff, aoff, act, D, E)
+        for q in range(K):
+            part[:] = 0.0
+            _rop(w, Vf[q], nb, 1.0 / N, sizes, woff, boff, aoff, act, D, E, dact, dd, de, part, first[q])
+            tot[q] += part
     out = np.empty((K, P))
     for q in range(K):
-        v = _expand(V[q], free_index, P_full)
-        tot = np.zeros(P_full)
-        for k in range(_n_blocks(N)):
-            n0 = k * BLOCK
-            part[:] = 0.0
-            _block_rop(w, v, XT, y, n0, min(BLOCK, N - n0), 1.0 / N, sizes, woff, boff, aoff, act, dact, d, dd, e, de,
-                       tmp, sb, part)
-            tot += part
         for j in range(P):
-            out[q, j] = tot[free_index[j]] + 2.0 * lam * reg[j] * V[q, j]
+            out[q, j] = tot[q, free_index[j]] + 2.0 * lam * reg[j] * V[q, j]
     return out
 
 
