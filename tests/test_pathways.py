@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from losslandscapes import basinhopping, connect, quench
+from losslandscapes import basinhopping, connect, neb, quench
 from losslandscapes.config import Connect, Search
 from losslandscapes.database import Database
 from losslandscapes.hessian import lowest_eigenpairs
@@ -246,3 +246,28 @@ def test_results_do_not_depend_on_the_number_of_threads(tmp_path):
     for a, b in zip(*frames):
         assert len(a) == len(b) and np.array_equal(np.stack(a["params"]), np.stack(b["params"]))
         assert np.array_equal(a["loss"].to_numpy(), b["loss"].to_numpy())
+
+
+def test_dneb_gradient_on_a_straight_band_is_the_spring_force_along_it():
+    """On f = (x^2 - 1)^2 + y^2 a band along the x axis feels no perpendicular gradient, so the
+    DNEB gradient is the spring term alone: -k (|forward| - |backward|) along the axis, zero
+    where the images are evenly spaced."""
+    x = np.array([-1.0, -0.6, -0.1, 0.2, 0.6, 1.0])
+    X = np.stack([x, np.zeros_like(x)], 1)
+    E, G = (x**2 - 1) ** 2, np.stack([4 * x * (x**2 - 1), np.zeros_like(x)], 1)
+    got = neb.dneb_gradient(X, E, G[1:-1], k=2.0)
+    spring = 2.0 * (np.diff(x)[1:] - np.diff(x)[:-1])
+    np.testing.assert_allclose(got, np.stack([-spring, np.zeros_like(spring)], 1), atol=1e-15)
+    even = np.stack([np.linspace(-1, 1, 6), np.zeros(6)], 1)
+    assert np.abs(neb.dneb_gradient(even, E, G[1:-1], k=2.0)).max() < 1e-15
+
+
+def test_relaxed_band_passes_the_muller_brown_saddle():
+    """A straight band between Muller-Brown's minima A and C bends onto the path: its highest
+    image is next to the saddle between them (image spacing about 0.06)."""
+    pot = MullerBrown()
+    a, b = torch.tensor([-0.558224, 1.441726]), torch.tensor([-0.050011, 0.466694])
+    X, E = neb.relax_band(pot, a.double(), b.double(), 20, 100.0, 500, 1e-2, max_step=0.05)
+    top = X[neb.climbing_candidates(E, 1)[0]].numpy()
+    assert np.linalg.norm(top - MB_SADDLES[0]) < 0.05
+    assert float(E.max()) == pytest.approx(float(pot.value(torch.tensor(MB_SADDLES[:1]))[0]), abs=1.0)
