@@ -271,3 +271,27 @@ def test_relaxed_band_passes_the_muller_brown_saddle():
     top = X[neb.climbing_candidates(E, 1)[0]].numpy()
     assert np.linalg.norm(top - MB_SADDLES[0]) < 0.05
     assert float(E.max()) == pytest.approx(float(pot.value(torch.tensor(MB_SADDLES[:1]))[0]), abs=1.0)
+
+
+def test_quench_above_the_exact_limit_verifies_new_minima_inside_its_tasks(tmp_path, rng):
+    """Above ``EXACT_LIMIT`` parameters (no eigenvector-following polish) each tightened row's
+    spectrum is computed in the quench itself, side by side with the other rows, and is that of an
+    independent diagonalisation; a row that ends at a stored minimum needs none."""
+    from losslandscapes.hessian import EXACT_LIMIT
+
+    sizes = (60, 20, 4)
+    X, y = rng.uniform(0, 1, (80, 60)), rng.integers(0, 4, 80)
+    pot = MLPLoss(sizes, X, y, 2.0, None, True, backend="numba")
+    assert pot.P > EXACT_LIMIT
+    db = Database(tmp_path / "big.sqlite", {"test": "big"}, NetworkSymmetry(sizes, pot.free), 1e-6, 1e-3)
+    search = Search(memory=10, max_step=0.5, quench_gtol=1e-5, tight_gtol=1e-9)
+    x0 = torch.tensor(rng.normal(scale=0.05, size=(2, pot.P)))
+    out = quench.quench(db, pot, x0, search)
+    for q in out:
+        evals = np.linalg.eigvalsh(pot.hessian(q.x).numpy())
+        assert q.spectrum[1] == 0 and q.spectrum[0] == pytest.approx(evals[0], rel=1e-6)
+    stats = basinhopping.new_stats()
+    ids = quench.store(db, pot, out, 0, stats)
+    assert (ids > 0).all() and stats["not_minimum"] == 0
+    again = quench.quench(db, pot, torch.stack([out[0].x, out[1].x]), search)
+    assert all(q.known is not None or q.spectrum is None for q in again)
