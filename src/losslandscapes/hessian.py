@@ -63,14 +63,19 @@ def minimum_spectrum(pot, x: torch.Tensor) -> tuple[float, int]:
         import scipy.linalg as sl
         from scipy.sparse.linalg import LinearOperator, eigsh
 
-        H = kernel.hessian(x.detach().cpu().numpy())
+        H = kernel.hessian(x.detach().cpu().numpy(), scratch=True)
         diag = np.diagonal(H).copy()
         alone = np.count_nonzero(H, axis=1) <= (diag != 0)  # decoupled: at most the diagonal entry
         coupled = np.flatnonzero(~alone)
+        m = len(coupled)
+        Hc = H.reshape(-1)[: m * m].reshape(m, m)  # the coupled block, compacted within H's memory:
+        for i, c in enumerate(coupled):  # row i is written below row coupled[j] for every j > i
+            Hc[i] = H[c, coupled]
         try:
-            if (diag[alone] <= 0).any() or not len(coupled):
+            if (diag[alone] <= 0).any() or not m:
                 raise np.linalg.LinAlgError("a decoupled parameter without positive curvature, or no coupled one")
-            factor = sl.cho_factor(H[np.ix_(coupled, coupled)], lower=True, overwrite_a=True, check_finite=False)
+            # symmetric: its transpose is the Fortran-ordered matrix LAPACK factorises in place
+            factor = sl.cho_factor(Hc.T, lower=True, overwrite_a=True, check_finite=False)
         except np.linalg.LinAlgError:
             pass  # not positive definite: Lanczos finds the negative eigenvalue
         else:
