@@ -68,6 +68,7 @@ def test_minimum_spectrum_by_factorisation_equals_diagonalisation(rng, monkeypat
         lowest, n_neg = hessian.minimum_spectrum(pot, x)
         assert lowest == pytest.approx(evals[0], rel=1e-6)
         assert (n_neg == 0) == positive and len(calls) == (0 if positive else 1)
+        assert hessian.minimum_spectrum(pot, x) == (lowest, n_neg)  # again, in the reused buffer
 
 
 def test_loss_definition_by_hand(rng):
