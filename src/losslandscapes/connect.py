@@ -100,10 +100,11 @@ def search_pair(pot, db, ia: int, ib: int, k: int, c, search) -> Attempt:
                       c.neb_iter, c.neb_rms)
     ck = replace(c, max_uphill_step=c.max_uphill_step / k)
     maxima = climbing_candidates(E, MAX_CANDIDATES)
-    saddles = [_saddle(pot, db, X[i], ck, search) for i in maxima]
+    refine = lambda images: workers.map_tasks(lambda i: _saddle(pot, db, X[i], ck, search), images)  # noqa: E731
+    saddles = refine(maxima)
     if not any(s is not None and not any(q.unconverged for q in s.ends) for s in saddles) and maxima:
         # no maximum gave a transition state: the neighbours of the highest image
-        saddles += [_saddle(pot, db, X[i], ck, search) for i in (maxima[0] - 1, maxima[0] + 1) if 0 < i < len(E) - 1]
+        saddles += refine([i for i in (maxima[0] - 1, maxima[0] + 1) if 0 < i < len(E) - 1])
     return _attempt((a_cls, b_cls), saddles)
 
 

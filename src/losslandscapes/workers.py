@@ -3,8 +3,7 @@
 A search hands a list of independent tasks (quenches of one cycle, pair attempts of one connect
 cycle) to ``map_tasks``; the tasks read the database as it stood when the cycle began and write
 nothing, and their results come back in task order, so the outcome never depends on timing or on
-the number of threads. The compiled kernels release the GIL, so tasks run truly side by side. A
-task that maps tasks of its own runs them inline (no nested pools).
+the number of threads. The compiled kernels release the GIL, so tasks run truly side by side.
 """
 
 from __future__ import annotations
@@ -49,10 +48,22 @@ def _mark():
 
 
 def map_tasks(fn: Callable, items: Iterable) -> list:
-    """``[fn(item) for item in items]``, computed by the worker threads; results in item order."""
+    """``[fn(item) for item in items]``, computed by the worker threads; results in item order.
+
+    A task that maps tasks of its own (a pair attempt's transition-state guesses, a transition
+    state's two push-offs) queues them behind every waiting task and runs them itself, in order,
+    unless an idle worker has already taken one: then it waits for that one. So a cycle's last,
+    longest task is shared out instead of holding up the cycle, and no thread ever waits for a
+    task that nobody runs."""
     items = list(items)
-    if _state["threads"] == 1 or len(items) < 2 or getattr(_inside, "flag", False):
+    if _state["threads"] == 1 or len(items) < 2:
         return [fn(item) for item in items]
     if _state["pool"] is None:
         _state["pool"] = ThreadPoolExecutor(_state["threads"], thread_name_prefix="losslandscapes", initializer=_mark)
-    return list(_state["pool"].map(fn, items))
+    if not getattr(_inside, "flag", False):
+        return list(_state["pool"].map(fn, items))
+    queued = [_state["pool"].submit(fn, item) for item in items[1:]]
+    out = [fn(items[0])]
+    for item, fut in zip(items[1:], queued):
+        out.append(fn(item) if fut.cancel() else fut.result())
+    return out
