@@ -142,24 +142,49 @@ def test_backend_choice():
         MLPLoss((2, 3, 2), X, y, 0.1, backend="jax")
 
 
+def permuted_sign_flipped(sym, a, rng):
+    """A random symmetry image of ``a``: hidden nodes permuted within groups of identical frozen
+    patterns and sign-flipped, each layer's incoming rows and the next layer's columns with them."""
+    w = sym.layout.to_full(a)
+    layers = [[W.copy(), b.copy()] for W, b in sym.layout.layers(w)]
+    for layer in range(len(sym.sizes) - 2):
+        groups = sym._groups(layer)
+        perm = np.arange(sym.sizes[layer + 1])
+        for gid in np.unique(groups):
+            idx = np.flatnonzero(groups == gid)
+            perm[idx] = rng.permutation(idx)
+        sign = rng.choice([-1.0, 1.0], sym.sizes[layer + 1])
+        W, b = layers[layer]
+        layers[layer] = [W[perm] * sign[:, None], b[perm] * sign]
+        layers[layer + 1][0] = layers[layer + 1][0][:, perm] * sign[None, :]
+    return sym.layout.to_free(np.concatenate([np.concatenate([W.ravel(), b]) for W, b in layers]))
+
+
 @pytest.mark.parametrize("sizes,k", ARCHS)
 def test_permuted_sign_flipped_copy(rng, sizes, k):
+    """A symmetry image has the same loss, and alignment undoes it, one at a time or side by side."""
     pot = make(sizes, k, rng)
     sym = NetworkSymmetry(sizes, pot.free)
     a = rng.normal(size=pot.P)
-    L = sym._split(sym._full(a))
-    for layer in range(len(sizes) - 2):
-        groups = sym._groups(layer)
-        perm = np.arange(sizes[layer + 1])
-        for gid in np.unique(groups):  # permute within groups of identical frozen patterns
-            idx = np.flatnonzero(groups == gid)
-            perm[idx] = rng.permutation(idx)
-        sym._apply(L, layer, perm, rng.choice([-1.0, 1.0], sizes[layer + 1]))
-    b = sym._free(L)
-    fa, fb = pot.value(torch.tensor(np.stack([a, b])))
-    assert abs(float(fa - fb)) < 1e-12
-    aligned, d = sym.align(a, b)
-    assert d < 1e-10 and np.linalg.norm(a - b) > 0.1
+    B = np.stack([permuted_sign_flipped(sym, a, rng) for _ in range(3)])
+    f = pot.value(torch.tensor(np.vstack([a, B])))
+    assert float((f - f[0]).abs().max()) < 1e-12
+    aligned, d = sym.align(a, B[0])
+    assert d < 1e-10 and np.linalg.norm(a - B[0]) > 0.1
+    many, dm = sym.align_many(a, B)
+    assert (dm < 1e-10).all() and np.array_equal(many[0], aligned) and dm[0] == d
+
+
+def test_aligning_side_by_side_equals_one_at_a_time(rng):
+    """``align_many`` gives ``align``'s bits row by row, on unrelated points (a non-trivial
+    assignment in every layer)."""
+    pot = make((3, 6, 5, 4), None, rng)
+    sym = NetworkSymmetry((3, 6, 5, 4))
+    a, B = rng.normal(size=pot.P), rng.normal(size=(8, pot.P))
+    many, d = sym.align_many(a, B)
+    for j in range(8):
+        one, dj = sym.align(a, B[j])
+        assert np.array_equal(one, many[j]) and dj == d[j] and dj < np.linalg.norm(a - B[j])
 
 
 def test_probabilities_sum_to_one_and_give_the_cross_entropy(rng):

@@ -186,11 +186,12 @@ class _Graph:
         n = len(self.classes)
         self.dist = np.zeros((n, n))
         for i, a in enumerate(self.classes):
+            new = [b for b in self.classes[i + 1:] if (a, b) not in dist_cache]
+            if new:
+                d = db.symmetry.align_many(db.minima.x[a - 1], np.stack([db.minima.x[b - 1] for b in new]))[1]
+                dist_cache.update({(a, b): float(v) for b, v in zip(new, d)})
             for j in range(i + 1, n):
-                b = self.classes[j]
-                if (a, b) not in dist_cache:
-                    dist_cache[a, b] = db.symmetry.align(db.minima.x[a - 1], db.minima.x[b - 1])[1]
-                self.dist[i, j] = self.dist[j, i] = dist_cache[a, b]
+                self.dist[i, j] = self.dist[j, i] = dist_cache[a, self.classes[j]]
         self.direct = np.zeros((n, n), bool)
         for a, b in db.ts_edges():
             self.direct[pos[a], pos[b]] = self.direct[pos[b], pos[a]] = True

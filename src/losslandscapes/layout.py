@@ -89,6 +89,7 @@ class Layout:
         return np.asarray(w)[..., self.free]
 
     def layers(self, w: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(W [out, in], b [out]) views of each layer of a full-layout vector ``w[P_full]``."""
-        return [(w[o: o + n_out * n_in].reshape(n_out, n_in), w[b: b + n_out])
+        """(W [..., out, in], b [..., out]) views of each layer of full-layout vectors ``w[..., P_full]``."""
+        lead = w.shape[:-1]
+        return [(w[..., o: o + n_out * n_in].reshape(*lead, n_out, n_in), w[..., b: b + n_out])
                 for o, b, n_in, n_out in zip(self.weight_offsets, self.bias_offsets, self.sizes[:-1], self.sizes[1:])]

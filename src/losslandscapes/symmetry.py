@@ -14,6 +14,7 @@ from scipy.optimize import linear_sum_assignment
 from .layout import Layout
 
 FORBIDDEN = 1e200
+MAX_SWEEPS = 10  # re-matching sweeps over the hidden layers of a deep network, at most
 
 
 class NoSymmetry:
@@ -21,6 +22,10 @@ class NoSymmetry:
 
     def align(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float]:
         return np.array(b, dtype=np.float64), float(np.linalg.norm(np.asarray(a) - b))
+
+    def align_many(self, a: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        B = np.array(B, dtype=np.float64)
+        return B, np.array([np.linalg.norm(np.asarray(a) - b) for b in B])
 
 
 class NetworkSymmetry:
@@ -33,13 +38,8 @@ class NetworkSymmetry:
         self._group = [self._groups(layer) for layer in range(len(self.sizes) - 2)]
 
     def _split(self, w: np.ndarray) -> list[list[np.ndarray]]:
+        """[W [..., out, in], b [..., out]] copies of each layer of ``w[..., P_full]``."""
         return [[W.copy(), b.copy()] for W, b in self.layout.layers(w)]
-
-    def _full(self, x):
-        return self.layout.to_full(x)
-
-    def _free(self, layers):
-        return self.layout.to_free(np.concatenate([np.concatenate([W.ravel(), b]) for W, b in layers]))
 
     def _groups(self, layer: int) -> np.ndarray:
         """Group id per node of hidden layer ``layer``: nodes with identical frozen patterns."""
@@ -49,29 +49,52 @@ class NetworkSymmetry:
         _, ids = np.unique(np.array(keys), axis=0, return_inverse=True)
         return ids.ravel()
 
-    def _apply(self, layers, layer, perm, sign):
-        W, b = layers[layer]
-        layers[layer] = [W[perm] * sign[:, None], b[perm] * sign]
-        layers[layer + 1][0] = layers[layer + 1][0][:, perm] * sign[None, :]
-
     def align(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float]:
-        """``b`` permuted and sign-flipped, layer by layer, to be closest to ``a``; and the distance."""
-        A, Bl = self._split(self._full(a)), self._split(self._full(b))
-        for layer in range(len(self.sizes) - 2):
-            inA = np.column_stack([A[layer][0], A[layer][1]])
-            inB = np.column_stack([Bl[layer][0], Bl[layer][1]])
-            outA, outB = A[layer + 1][0].T, Bl[layer + 1][0].T
-            sa = np.hstack([inA, outA])
-            sb = np.hstack([inB, outB])
-            na, nb = (sa * sa).sum(1), (sb * sb).sum(1)
-            cross = sa @ sb.T
-            plus = na[:, None] + nb[None, :] - 2 * cross
-            minus = na[:, None] + nb[None, :] + 2 * cross
-            cost = np.minimum(plus, minus)
-            g = self._group[layer]
-            cost[g[:, None] != g[None, :]] = FORBIDDEN
-            rows, perm = linear_sum_assignment(cost)
-            sign = np.where(minus[rows, perm] < plus[rows, perm], -1.0, 1.0)
-            self._apply(Bl, layer, perm, sign)
-        out = self._free(Bl)
-        return out, float(np.linalg.norm(np.asarray(a) - out))
+        """``b`` permuted and sign-flipped to be closest to ``a`` (``align_many``); and the distance."""
+        out, dist = self.align_many(a, np.asarray(b)[None])
+        return out[0], float(dist[0])
+
+    def align_many(self, a: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every row of ``B[K, P]`` aligned to ``a[P]`` as by ``align``, side by side: the aligned
+        rows [K, P] and their distances [K] from ``a``.
+
+        Hidden layers are matched from the input side, each node by its incoming weights and bias
+        (already in the frame of the layer below) and, for the last hidden layer, also by its
+        outgoing weights (the output layer is never permuted): an exact symmetry image is undone
+        exactly. With two or more hidden layers, sweeps then re-match every hidden layer by its
+        incoming and outgoing weights together, the other layers fixed: the best choice for that
+        layer, so no sweep lengthens the distance; they stop when nothing changes."""
+        K = len(B)
+        A, Bl = self._split(self.layout.to_full(a)), self._split(self.layout.to_full(B))
+        hidden = range(len(self.sizes) - 2)
+        for layer in hidden:
+            self._match(A, Bl, layer, outgoing=layer == hidden[-1])
+        for _ in range(MAX_SWEEPS if len(hidden) > 1 else 0):
+            if not any([self._match(A, Bl, layer, outgoing=True) for layer in hidden]):
+                break
+        out = self.layout.to_free(np.concatenate([np.concatenate([W.reshape(K, -1), b], 1) for W, b in Bl], 1))
+        return out, np.array([np.linalg.norm(np.asarray(a) - o) for o in out])
+
+    def _match(self, A: list, Bl: list, layer: int, outgoing: bool) -> bool:
+        """Permute and sign-flip the nodes of hidden ``layer`` in every one of ``Bl``'s K networks
+        (``_split`` of [K, P_full]) to be closest to ``A``'s (``_split`` of [P_full]), by incoming
+        weights and bias, and outgoing weights if ``outgoing``; True if any node moved or flipped."""
+        def node_rows(L, axis):  # each node: its incoming weights and bias [, then its outgoing weights]
+            parts = [L[layer][0], L[layer][1][..., None]]
+            return np.concatenate(parts + [np.swapaxes(L[layer + 1][0], -1, -2)] * outgoing, axis)
+
+        sa, sb = node_rows(A, 1), node_rows(Bl, 2)  # [n, m], [K, n, m]
+        na, nb = (sa * sa).sum(1), (sb * sb).sum(2)
+        cross = sa @ sb.transpose(0, 2, 1)  # [K, n, n]
+        plus = na[None, :, None] + nb[:, None, :] - 2 * cross
+        minus = na[None, :, None] + nb[:, None, :] + 2 * cross
+        cost = np.minimum(plus, minus)
+        g = self._group[layer]
+        cost[:, g[:, None] != g[None, :]] = FORBIDDEN
+        perm = np.stack([linear_sum_assignment(c)[1] for c in cost])  # [K, n]
+        k, n = np.arange(len(perm))[:, None], np.arange(perm.shape[1])
+        sign = np.where(minus[k, n, perm] < plus[k, n, perm], -1.0, 1.0)
+        W, b = Bl[layer]
+        Bl[layer] = [W[k, perm] * sign[..., None], b[k, perm] * sign]
+        Bl[layer + 1][0] = np.take_along_axis(Bl[layer + 1][0], perm[:, None, :], 2) * sign[:, None, :]
+        return bool((perm != n).any() or (sign < 0).any())
