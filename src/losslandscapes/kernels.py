@@ -22,6 +22,9 @@ from . import workers
 BLOCK = 128  # samples per block
 _NO_INT, _NO_FLOAT = np.empty(0, np.int64), np.empty(0)  # "dense inputs" for the sparse-input arguments
 FASTMATH = {"nsz"}  # no reassociation, no contraction into FMA: the same bits from every compile
+# IEEE results for a zero divisor instead of a raised ZeroDivisionError (no divisor here can be
+# zero): without the check LLVM vectorises the loops that divide (tanh, softmax); the same bits
+ERRORS = "numpy"
 
 
 # -- one block of samples -----------------------------------------------------------------------
@@ -35,7 +38,7 @@ _LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
 _C = tuple(1.0 / float(np.prod(np.arange(1, k + 1))) for k in range(14))
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, error_model=ERRORS, fastmath=FASTMATH)
 def _vexp(a, nb, tb, sb):
     """``a[:nb] = exp(a[:nb])`` in place, vectorised; ``tb``, ``sb`` float64 and int64 scratch [>= nb]."""
     c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13 = _C
@@ -54,7 +57,7 @@ def _vexp(a, nb, tb, sb):
         a[n] *= scale[n]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model=ERRORS, inline="always")
 def _sum(a, nb):
     """``sum(a[:nb])`` in a fixed order: eight interleaved partial sums (two AVX registers), then
     added pairwise."""
@@ -74,7 +77,7 @@ def _sum(a, nb):
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model=ERRORS, inline="always")
 def _dot(a, b, nb):
     """``sum(a[:nb] * b[:nb])`` in the fixed order of ``_sum``."""
     s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
@@ -93,7 +96,7 @@ def _dot(a, b, nb):
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, error_model=ERRORS, fastmath=FASTMATH)
 def _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, sp_ptr, sp_idx, sp_val):
     """Activations of samples n0:n0+nb into ``act`` (rows aoff[l]:aoff[l+1] hold layer l, the
     last layer holds softmax probabilities); ``tmp`` [4, >= nb] and ``sb`` [>= nb] are scratch.
@@ -162,7 +165,7 @@ def _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, sp_ptr, sp
     return _sum(ce, nb)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, error_model=ERRORS, fastmath=FASTMATH)
 def _block_grad(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, d, e, tmp, sb, g, sp_ptr, sp_idx, sp_val):
     """Adds the gradient of (1/N) sum of the block's cross-entropies to ``g[P_full]``; returns
     that block's (1/N) sum."""
@@ -209,7 +212,7 @@ def _block_grad(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, d, e, tmp
     return ce * inv_n
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, error_model=ERRORS, fastmath=FASTMATH)
 def _deltas(w, y, n0, nb, inv_n, sizes, woff, aoff, act, D, E):
     """Backpropagation of the block's cross-entropy after ``_forward``, per unit and sample in the
     rows of ``act``: ``D`` the derivative with respect to the unit's pre-activation (output layer:
@@ -235,7 +238,7 @@ def _deltas(w, y, n0, nb, inv_n, sizes, woff, aoff, act, D, E):
                 D[ai + i, n] = E[ai + i, n] * (1.0 - a * a)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, error_model=ERRORS, fastmath=FASTMATH)
 def _rop(w, v, nb, inv_n, sizes, woff, boff, aoff, act, D, E, dact, dd, de, hv, first):
     """Adds the block's Hessian-vector product (cross-entropy part) along ``v[P_full]`` to ``hv``
     (Pearlmutter's R-operator: forward tangents ``dact``, then the tangent ``dd`` of
@@ -304,7 +307,7 @@ def _rop(w, v, nb, inv_n, sizes, woff, boff, aoff, act, D, E, dact, dd, de, hv, 
                         dd[i, n] -= 2.0 * E[ai + i, n] * a * dact[ai + i, n]
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, error_model=ERRORS, fastmath=FASTMATH)
 def _block_hessian_1hl(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, tmp, sb, Hb, Q):
     """Adds the block's exact cross-entropy Hessian of a one-hidden-layer network to the upper
     triangle of ``Hb[P_full, P_full]`` in closed form (layer 1, then layer 2 in the layout), except
@@ -407,7 +410,7 @@ def _block_hessian_1hl(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, tm
 
 
 # -- rows and batches ---------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, error_model=ERRORS)
 def _expand(x, free_index, P_full):
     w = np.zeros(P_full)
     for k in range(free_index.shape[0]):
@@ -415,7 +418,7 @@ def _expand(x, free_index, P_full):
     return w
 
 
-@njit(cache=True)
+@njit(cache=True, error_model=ERRORS)
 def _scratch(sizes, nb):
     rows = 0
     for s in sizes:
@@ -427,12 +430,12 @@ def _scratch(sizes, nb):
             np.empty(nb, np.int64))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model=ERRORS)
 def _n_blocks(N):
     return (N + BLOCK - 1) // BLOCK
 
 
-@njit(cache=True)
+@njit(cache=True, error_model=ERRORS)
 def _finish(x, ce, gfull, free_index, reg, lam, g):
     """Loss of free parameters ``x`` from the summed cross-entropy and full gradient; writes the
     free gradient into ``g``."""
@@ -443,7 +446,7 @@ def _finish(x, ce, gfull, free_index, reg, lam, g):
     return f
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, error_model=ERRORS, nogil=True)
 def row_value_grad(x, g, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam):
     """Loss of one free-parameter row ``x[P]``; its gradient is written to ``g[P]``. Blocks are
     summed in order, exactly as ``value_grad`` does."""
@@ -463,7 +466,7 @@ def row_value_grad(x, g, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff,
     return _finish(x, ce, gfull, free_index, reg, lam, g)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, error_model=ERRORS, nogil=True)
 def value_grad(X, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam):
     """Loss [B] and gradient [B, P] of free-parameter rows ``X[B, P]``."""
     B, P = X.shape
@@ -473,7 +476,7 @@ def value_grad(X, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_i
     return f, G
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, error_model=ERRORS, nogil=True)
 def hvp(x, V, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam):
     """Hessian-vector products [K, P] at ``x[P]`` along the rows of ``V[K, P]``: each block's
     forward and backward pass once, then the R-operator along every row (the exact Hessian of a
@@ -515,7 +518,7 @@ def hvp(x, V, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, error_model=ERRORS, nogil=True)
 def hessian_1hl(x, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam, tot):
     """Exact Hessian [P, P] at ``x[P]`` of a one-hidden-layer loss (closed form), summed in
     ``tot[P_full, P_full]`` (any contents; it is the result where every parameter is free)."""
@@ -569,7 +572,7 @@ def hessian_1hl(x, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_
 
 
 # -- GMIN-style L-BFGS, one row per task --------------------------------------------------------
-@njit(cache=True, nogil=True)
+@njit(cache=True, error_model=ERRORS, nogil=True)
 def precondition_row(q, metric, used, free_index, n_inputs, w):
     """``q[P]`` with its first-layer weights (the full layout's first ``len(w)`` = hidden x inputs
     entries, rows of ``n_inputs``) multiplied by the input metric, in place: ``metric[U, U]`` is its
@@ -597,7 +600,7 @@ def precondition_row(q, metric, used, free_index, n_inputs, w):
         q[k] = w[free_index[k]]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model=ERRORS, inline="always")
 def _vdot(a, b):
     """``np.sum(a * b)`` (the same sequential sum, the same bits) without a temporary array."""
     t = 0.0
@@ -606,7 +609,7 @@ def _vdot(a, b):
     return t
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, error_model=ERRORS, nogil=True)
 def lbfgs_row(x0, gtol, memory, max_step, max_rise, dguess, max_iter, max_decrease, max_fail, past_peak, peak_rise,
               metric, used, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam, x, g):
     """``optimize``'s L-BFGS (same steps, same acceptance, same resets, same stops) on one row from
