@@ -176,3 +176,24 @@ def test_input_metric_has_the_same_bits_for_any_blas_thread_count():
                               "OPENBLAS_NUM_THREADS": str(n)}, capture_output=True, text=True, check=True).stdout
                for n in (1, 2, 4)}
     assert len(digests) == 1, digests
+
+
+def test_polish_reusing_a_hessian_ends_at_the_same_minimum_with_fewer_hessians():
+    """Steps on a reused Hessian (``reuse``) end where a fresh Hessian every step ends, verified by
+    a Hessian diagonalised at the returned point, with fewer Hessians in all."""
+    from losslandscapes.ef import eigenvector_following
+
+    pot, rng = small_loss()
+    loose = minimise(pot.value_and_grad, torch.tensor(rng.uniform(-1, 1, (4, pot.P))),
+                     LBFGSSettings(memory=10, max_step=0.5, gtol=1e-3), 0)
+    cycles = {0: 0, 10: 0}
+    for b in range(4):
+        fresh, reused = (eigenvector_following(pot, loose.x[b], 0, 1e-10, 200, 0.1, 0.5, max_rise=1e-10, reuse=k)
+                         for k in cycles)
+        cycles[0] += fresh.cycles
+        cycles[10] += reused.cycles
+        assert fresh.converged and reused.converged and reused.rms <= 1e-10
+        assert float((fresh.x - reused.x).norm()) < 1e-6 and abs(fresh.f - reused.f) < 1e-12
+        evals = torch.linalg.eigvalsh(pot.torch_hessian(reused.x))
+        assert reused.n_neg == 0 and abs(reused.eigenvalue - float(evals[0])) < 1e-12
+    assert cycles[10] < cycles[0]

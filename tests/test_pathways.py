@@ -206,8 +206,13 @@ def test_push_off_descent_follows_the_path_into_a_narrow_side_basin(tmp_path):
     db = Database(tmp_path / "side.sqlite", {"test": "side"}, NoSymmetry(), 1e-9, 1e-3)
     search = Search(memory=10, max_step=0.5, quench_gtol=1e-6, tight_gtol=1e-10)
     start = torch.tensor([[0.01, 0.0]], dtype=torch.float64)  # the push-off along +x from the TS at 0
-    # a Newton-like polish straight from the push-off (what push-offs did before) jumps the ridge ...
-    assert quench.polish(pot, start[0], 1e-10).x[0] > 0.5
+    # Newton-like steps (a fresh Hessian each) straight from the push-off (what push-offs did
+    # before) jump the ridge ...
+    from losslandscapes.ef import eigenvector_following
+
+    newton = eigenvector_following(pot, start[0], 0, 1e-10, 200, quench.POLISH_TRUST, quench.POLISH_MAX_TRUST,
+                                   max_rise=quench.MAX_RISE)
+    assert newton.x[0] > 0.5
     # ... the path-following descent does not
     ids = quench.settle(db, pot, start, search, -1, basinhopping.new_stats(),
                         descent=quench.descent_settings(search, Connect()))

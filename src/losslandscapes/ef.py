@@ -19,6 +19,7 @@ from .hessian import EXACT_LIMIT, eigh, lowest_eigenpairs
 from .optimize import LBFGSSettings, minimise
 
 TRUST0 = 1 / 3  # initial trust radius of a transition-state search, as a fraction of its maximum
+REUSE_RATIO = (0.8, 1.25)  # a Hessian serves further steps while actual / predicted loss change is inside
 
 
 @dataclass
@@ -43,7 +44,8 @@ def ef_step(b: np.ndarray, F: np.ndarray, uphill: np.ndarray) -> np.ndarray:
 
 
 def eigenvector_following(pot, x0: torch.Tensor, uphill: int, gtol: float, max_cycles: int, trust: float,
-                          max_trust: float, max_rise: float | None = None, min_trust: float = 1e-6) -> EFResult:
+                          max_trust: float, max_rise: float | None = None, min_trust: float = 1e-6,
+                          reuse: int = 0) -> EFResult:
     """Exact-Hessian eigenvector-following from ``x0[P]`` towards a stationary point with
     ``uphill`` (0 or 1) negative Hessian eigenvalues, converged at RMS gradient ``gtol``.
 
@@ -51,20 +53,26 @@ def eigenvector_following(pot, x0: torch.Tensor, uphill: int, gtol: float, max_c
     loss change the quadratic model predicted worse than within a factor of two, and doubled (up
     to ``max_trust``) after a well-predicted step that the radius cut. With ``max_rise`` (minima), a
     step that raises the loss by more than ``max_rise`` is retried at half the radius, so the
-    search never leaves the basin uphill. The Hessian of the returned point is the last one
-    diagonalised, so its eigenvalues verify the result. For ``pot.P <= EXACT_LIMIT``.
+    search never leaves the basin uphill. With ``reuse`` > 0, up to that many further steps take
+    the last Hessian's eigenpairs with the new gradient, as long as the model predicted each step's
+    loss change within ``REUSE_RATIO``: a step then costs one gradient instead of a Hessian and its
+    diagonalisation. A returned point's Hessian is always diagonalised there, so its eigenvalues
+    verify the result. For ``pot.P <= EXACT_LIMIT``.
     """
     x = x0.detach().clone()
     f, g = pot.value_and_grad(x[None])
     f, g = float(f[0]), g[0]
     up = np.arange(pot.P) < uphill
-    for cycle in range(1, max_cycles + 1):
-        b, evecs = eigh(pot.hessian(x))
+    cycle = stale = 0  # Hessians diagonalised; steps taken since the last one
+    while True:
         rms = float(g.norm() / pot.P**0.5)
-        n_neg = int((b < 0).sum())
-        done = rms <= gtol and n_neg == uphill
-        if done or not np.isfinite(rms) or cycle == max_cycles:
-            return EFResult(x, f, rms, float(b[0]), evecs[:, 0], n_neg, done, cycle)
+        if stale == 0 or rms <= gtol or not np.isfinite(rms):
+            b, evecs = eigh(pot.hessian(x))
+            cycle += 1
+            n_neg = int((b < 0).sum())
+            done = rms <= gtol and n_neg == uphill
+            if done or not np.isfinite(rms) or cycle >= max_cycles:
+                return EFResult(x, f, rms, float(b[0]), evecs[:, 0], n_neg, done, cycle)
         F = (evecs.T @ g).cpu().numpy()
         h = ef_step(b, F, up)
         while True:
@@ -85,7 +93,7 @@ def eigenvector_following(pot, x0: torch.Tensor, uphill: int, gtol: float, max_c
         elif size > trust:
             trust = min(2 * trust, max_trust)
         x, f, g = xt, ft, gt[0]
-    raise ValueError("max_cycles must be at least 1")
+        stale = stale + 1 if stale < reuse and REUSE_RATIO[0] < ratio < REUSE_RATIO[1] else 0
 
 
 def _hybrid(pot, x0: torch.Tensor, c) -> EFResult:
