@@ -63,7 +63,12 @@ def map_tasks(fn: Callable, items: Iterable) -> list:
     if not getattr(_inside, "flag", False):
         return list(_state["pool"].map(fn, items))
     queued = [_state["pool"].submit(fn, item) for item in items[1:]]
-    out = [fn(items[0])]
-    for item, fut in zip(items[1:], queued):
-        out.append(fn(item) if fut.cancel() else fut.result())
+    try:
+        out = [fn(items[0])]
+        for item, fut in zip(items[1:], queued):
+            out.append(fn(item) if fut.cancel() else fut.result())
+    except BaseException:
+        for fut in queued:  # nobody needs them now
+            fut.cancel()
+        raise
     return out
