@@ -46,9 +46,10 @@ class DatabaseError(RuntimeError):
     """A landscape database that cannot be read; the message names the file."""
 
 
-ENGINE = 3  # bumped whenever stored points change meaning, so older databases are set aside, never resumed
+ENGINE = 4  # bumped whenever stored points change meaning, so older databases are set aside, never resumed
 # (2: push-offs follow the descent path (issue 19) and quenches use L-BFGS memory 40;
-#  3: every basin-hopping quench and every transition state an attempt finds is recorded)
+#  3: every basin-hopping quench and every transition state an attempt finds is recorded;
+#  4: deep networks' symmetry classes from the alignment that undoes every exact image)
 
 
 def settings_hash(settings: dict) -> str:
