@@ -70,7 +70,7 @@ class NetworkSymmetry:
         for layer in hidden:
             self._match(A, Bl, layer, outgoing=layer == hidden[-1])
         for _ in range(MAX_SWEEPS if len(hidden) > 1 else 0):
-            if not any([self._match(A, Bl, layer, outgoing=True) for layer in hidden]):
+            if not any([self._match(A, Bl, layer, outgoing=True) for layer in hidden]):  # a list: match every layer
                 break
         out = self.layout.to_free(np.concatenate([np.concatenate([W.reshape(K, -1), b], 1) for W, b in Bl], 1))
         return out, np.array([np.linalg.norm(np.asarray(a) - o) for o in out])
