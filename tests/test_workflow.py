@@ -126,7 +126,9 @@ def test_killed_landscape_job_resumes_without_loss(tmp_path):
     d = checkout(tmp_path, "kill")
     cfg = yaml.safe_load((d / "config.yaml").read_text())
     cfg["presets"]["smoke"]["only"] = ["D1-e0"]
-    cfg["presets"]["smoke"]["search"]["steps"] = 12
+    # 4 chains x 101 quenches, a few seconds on 2 cores: long enough that polling every 0.1 s
+    # sees 6 committed minima well before the job ends (12 steps finished between two polls in CI)
+    cfg["presets"]["smoke"]["search"].update(steps=100, coverage=None)
     (d / "config.yaml").write_text(yaml.safe_dump(cfg))
     run_snakemake(d, "--cores", "2", "--config", "preset=smoke", "--until", "experiment_data")
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
@@ -136,7 +138,7 @@ def test_killed_landscape_job_resumes_without_loss(tmp_path):
     committed = []
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
-        time.sleep(0.5)
+        time.sleep(0.1)
         if db.exists():
             try:
                 with sqlite3.connect(db) as con:
