@@ -16,13 +16,18 @@ def two_threads():
 
 
 def test_nested_tasks_run_in_order_and_an_idle_worker_takes_one(two_threads):
-    """Task 0 maps two slow subtasks, task 1 returns at once: its worker, idle, takes the second
-    subtask while task 0's worker runs the first (run inline, both would be on one thread)."""
+    """Task 0 maps two subtasks, task 1 returns at once: its worker, idle, takes the second subtask
+    while task 0's worker runs the first. Subtask 0 waits for subtask 1 (at most 30 s), so it can
+    finish first only if another thread runs subtask 1; run inline, both would be on one thread."""
     ran = {}
+    second_started = threading.Event()
 
     def sub(j):
         ran[j] = threading.current_thread().name
-        time.sleep(0.3)
+        if j == 0:
+            second_started.wait(timeout=30)
+        else:
+            second_started.set()
         return 10 + j
 
     def task(i):
