@@ -100,7 +100,10 @@ def search_pair(pot, db, ia: int, ib: int, k: int, c, search) -> Attempt:
                       c.neb_iter, c.neb_rms)
     ck = replace(c, max_uphill_step=c.max_uphill_step / k)
     maxima = climbing_candidates(E, MAX_CANDIDATES)
-    refine = lambda images: workers.map_tasks(lambda i: _saddle(pot, db, X[i], ck, search), images)  # noqa: E731
+
+    def refine(images):  # the images' transition-state searches, side by side
+        return workers.map_tasks(lambda i: _saddle(pot, db, X[i], ck, search), images)
+
     saddles = refine(maxima)
     if not any(s is not None and not any(q.unconverged for q in s.ends) for s in saddles) and maxima:
         # no maximum gave a transition state: the neighbours of the highest image
