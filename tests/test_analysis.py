@@ -2,7 +2,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from losslandscapes.disconnectivity import tree
 from losslandscapes.metrics import auc_binary, auc_score
 from losslandscapes.tables import comparison, landscape_row
 
@@ -33,34 +32,9 @@ def test_macro_auc_averages_one_vs_rest():
     assert auc_score(y, perfect, "ljat3") == 1.0  # class 0 versus rest
 
 
-def test_disconnectivity_tree_basins():
-    # minima A=0.0, B=1.0, C=0.5, D=2.0, E=0.2; TS A-B 3.0, B-C 4.0, C-D 2.5; E has no TS
-    E = np.array([0.0, 1.0, 0.5, 2.0, 0.2])
-    ts_E = np.array([3.0, 4.0, 2.5])
-    pairs = np.array([[0, 1], [1, 2], [2, 3]])
-    nodes = tree(E, ts_E, pairs, n_levels=8)
-    assert set(nodes.loc[nodes["minimum"] >= 0, "minimum"]) == {0, 1, 2, 3}  # isolated E left out
-    delta = (4.0 - 0.0) / 8
-    levels = 4.0 + 0.5 * delta - delta * np.arange(9)
-
-    def basins(level):
-        rows = nodes[nodes["level"] == level]
-        return sorted(int(n) for n in rows["n_minima"])
-
-    # between TS 4.0 and 3.0 ({A,B} and {C,D}); between 3.0 and 2.5 ({A},{B},{C,D})
-    li = int(np.flatnonzero((levels < 4.0) & (levels > 3.0))[0])
-    assert basins(li) == [2, 2]
-    li = int(np.flatnonzero((levels < 3.0) & (levels > 2.5))[0])
-    assert sorted(nodes[(nodes["level"] <= li)]["minimum"].tolist()).count(-1) >= 1
-    top = nodes[nodes["level"] == 0]
-    assert len(top) == 1 and int(top["n_minima"].iloc[0]) == 4
-    gmin_leaf = nodes[nodes["minimum"] == 0]
-    assert float(gmin_leaf["x"].iloc[0]) == float(top["x"].iloc[0])  # global minimum centred under the root
-
-
 def test_table_row_and_comparison():
     exp = {"id": "D1-e0", "error": 0.0, "hidden": [10], "n_train": 1000}
-    minima = pd.DataFrame({"sym_class": [1, 2, 2], "loss": [0.9, 0.8, 0.8]})
+    minima = pd.DataFrame({"id": [1, 2, 3], "sym_class": [1, 2, 2], "loss": [0.9, 0.8, 0.8]})
     ts = pd.DataFrame({"degenerate": [False, True], "sym_class": [1, 2], "loss": [1.0, 0.85], "min1": [1, 2],
                        "min2": [2, 3]})
     metrics = pd.DataFrame({"train_loss": [0.9, 0.8, 0.85], "train_auc": [0.7, 0.75, 0.72],
@@ -70,12 +44,15 @@ def test_table_row_and_comparison():
     row = landscape_row(exp, minima, ts, metrics, quenches)
     assert (row["min"], row["min_sym"], row["ts"], row["ts_degenerate"]) == (3, 2, 1, 1)
     assert (row["quenches"], row["coverage"], row["chao1"]) == (4, 0.75, 2.0)  # f1 = 1, f2 = 0: 2 + 0
-    assert (row["connected"], row["gmin_basin"]) == (2, 1.0)
+    # class 1 (0.9) joins the global minimum (0.8) at 1.0: 0.1 above it, not below its height 0.1
+    assert (row["connected"], row["funnel"]) == (2, 0.0)
     assert row["train_gmin_loss"] == 0.8 and row["test_gmin_auc"] == 0.65
-    assert row["train_auc_mean"] == pytest.approx(0.72333333) and np.isnan(row["incorrect_auc_mean"])
+    # over classes: rows 0 and 1 (row 2 is an image of row 1), not over the three stored minima
+    assert row["train_auc_mean"] == pytest.approx(0.725) and np.isnan(row["incorrect_auc_mean"])
+    assert row["train_auc_sd"] == pytest.approx(0.025)
     comp = comparison([row], [{"error": 0, "min": 122, "incorrect_auc_mean": None, "test_gmin_auc": 0.732}], "landscape")
-    assert comp["column"].tolist() == ["min", "test_gmin_auc"]
-    assert comp["difference"].iloc[0] == 3 - 122
+    assert comp["column"].tolist() == ["min_sym", "test_gmin_auc"]  # the paper counted classes
+    assert comp["difference"].iloc[0] == 2 - 122
 
 
 def test_disconnectivity_leaves_are_symmetry_classes(tmp_path):

@@ -12,7 +12,6 @@ from losslandscapes.claims import CLAIMS, Evidence, evaluate, paper_rows
 from losslandscapes.config import Search
 from losslandscapes.coverage import class_coverage
 from losslandscapes.database import Database
-from losslandscapes.disconnectivity import gmin_funnel
 from losslandscapes.potentials import MLPLoss
 from losslandscapes.symmetry import NetworkSymmetry
 from losslandscapes.tables import reference_values
@@ -40,15 +39,6 @@ def test_chao1_interval_narrows_as_the_sample_grows():
         widths.append(c.chao1_high - c.chao1_low)
         assert c.chao1_low >= c.classes
     assert widths[0] > widths[1] > widths[2]
-
-
-def test_funnel_share_follows_monotonic_sequences():
-    # minima 0 (global) and 3 are bottoms; 1 drains via its lower TS to 0, 2 drains to 3
-    energy = np.array([0.0, 1.0, 1.5, 0.5])
-    ts_e, pairs = np.array([2.0, 3.0, 2.2, 4.0]), np.array([[0, 1], [1, 3], [2, 3], [0, 2]])
-    connected, share = gmin_funnel(energy, ts_e, pairs)
-    assert (connected, share) == (4, 0.5)
-    assert gmin_funnel(energy, ts_e[:1], pairs[:1]) == (2, 1.0)  # 2 and 3 not connected: not counted
 
 
 def test_claim_rules_read_the_published_tables_as_the_paper_does():

@@ -63,7 +63,7 @@ def test_smoke_preset_produces_every_table_and_figure(smoke_runs):
     quenches = pd.read_parquet(res / "landscapes/D1-e0/quenches.parquet")
     reached = quenches["minimum"][quenches["minimum"] > 0]
     assert len(quenches) >= 8 and set(reached) <= set(minima["id"])  # smoke: 4 chains x 2 quenches
-    assert {"quenches", "coverage", "chao1", "connected", "gmin_basin"} <= set(pd.read_parquet(res / "tables/table1.parquet").columns)
+    assert {"quenches", "coverage", "chao1", "connected", "funnel"} <= set(pd.read_parquet(res / "tables/table1.parquet").columns)
     claims = pd.read_parquet(res / "tables/claims.parquet")
     assert len(claims) >= 12 and set(claims["verdict"]) <= {"holds", "does not hold", "not testable"}
     assert "claims hold" in (res / "tables/claims.md").read_text()

@@ -9,58 +9,93 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-LABELS = {"train_auc": "training AUC", "test_auc": "testing AUC"}
+LABELS = {"train_auc": "training AUC", "test_auc": "testing AUC", "incorrect_auc": "AUC, mislabelled items",
+          "correct_auc": "AUC, correctly labelled items", "train_loss": "training loss", "test_ce": "testing loss"}
 
 
-def draw_tree(ax, nodes: pd.DataFrame, value: np.ndarray, norm, cmap, classes: int) -> None:
-    """One disconnectivity graph of a landscape with ``classes`` symmetry classes on ``ax``; leaves
-    coloured by ``value`` [n_minima] via cmap."""
+PRINT_WIDTH = 6.7  # inches: a journal's full text width (170 mm)
+plt.rcParams.update({"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "xtick.labelsize": 6,
+                     "ytick.labelsize": 6, "figure.titlesize": 8})
+
+
+def draw_tree(ax, nodes: pd.DataFrame, value: np.ndarray, norm, cmap, gmin_loss: float) -> None:
+    """One disconnectivity graph on ``ax``: inner branches grey, each leaf's branch coloured by
+    ``value[minimum]`` through ``norm`` and ``cmap``; the axis is the loss above ``gmin_loss``, in
+    a power of ten chosen for the panel."""
     by_id = nodes.set_index("node")
-    if len(nodes) == 1:  # the global minimum is joined to no other minimum
+    span = max(float(nodes["energy"].max()) - gmin_loss, 1e-12)
+    exponent = int(np.floor(np.log10(span)))
+    scale = 10.0 ** -exponent
+    width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
+    n_leaves = int((nodes["minimum"] >= 0).sum())
+    lw = float(np.clip(0.6 * width_pt / max(n_leaves, 1), 0.2, 1.2))
+    if n_leaves == 1:
         r = nodes.iloc[0]
-        ax.plot([0, 0], [r.energy + 1e-3, r.energy], color=cmap(norm(value[int(r.minimum)])), lw=1.4)
-        text = "a single symmetry class:\nnothing to connect" if classes == 1 else "no transition state joins\nthe global minimum yet"
-        ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=9, color="0.3")
+        ax.plot([r.x, r.x], [0.05 * span * scale, 0.0], color=cmap(norm(value[int(r.minimum)])), lw=1.2)
     for r in nodes.itertuples():
+        y = (r.energy - gmin_loss) * scale
         if r.parent >= 0:
             p = by_id.loc[r.parent]
-            ax.plot([p.x, r.x], [p.energy, r.energy], color="0.35", lw=0.6, zorder=1)
-        if r.minimum >= 0:
-            ax.plot([r.x, r.x], [r.energy, r.leaf_energy], color=cmap(norm(value[r.minimum])), lw=1.4, zorder=2)
+            leaf_colour = cmap(norm(value[r.minimum])) if r.minimum >= 0 else "0.45"
+            ax.plot([p.x, r.x], [(p.energy - gmin_loss) * scale, y], color=leaf_colour, lw=lw,
+                    zorder=2 if r.minimum >= 0 else 1, solid_capstyle="butt")
+        if r.minimum >= 0 and r.parent >= 0:
+            ax.plot([r.x, r.x], [y, (r.leaf_energy - gmin_loss) * scale], color=cmap(norm(value[r.minimum])), lw=lw,
+                    zorder=2, solid_capstyle="butt")
     ax.set_xticks([])
-    ax.set_ylabel("training loss")
+    ax.set_ylabel(f"training loss above the global minimum ($10^{{{exponent}}}$)" if exponent else
+                  "training loss above the global minimum")
+    ax.margins(x=0.02)
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
 
 
-def disconnectivity_figure(panels: list[dict], colour: str, title: str, output: str) -> None:
-    """Panels: ``{"title", "nodes" (tree frame), "metrics" (frame, row i = minimum i), "classes"}``;
-    one shared colour scale over every panel."""
-    vals = np.concatenate([p["metrics"][colour].to_numpy(float) for p in panels])
-    vals = vals[np.isfinite(vals)]
-    lo, hi = (vals.min(), vals.max()) if len(vals) else (0.0, 1.0)
+def colour_norm(values: np.ndarray):
+    """A Normalize over the finite ``values`` (a small range around a single value)."""
+    v = values[np.isfinite(values)]
+    lo, hi = (float(v.min()), float(v.max())) if len(v) else (0.0, 1.0)
     if hi - lo < 1e-9:
         lo, hi = lo - 1e-3, hi + 1e-3
-    norm, cmap = matplotlib.colors.Normalize(lo, hi), plt.get_cmap("viridis")
+    return matplotlib.colors.Normalize(lo, hi)
+
+
+def disconnectivity_figure(panels: list[dict], colour: str, title: str, output: str, shared_scale: bool = False) -> None:
+    """Panels: ``{"title", "nodes" (tree frame), "value" (per-minimum array, row i = minimum i),
+    "gmin_loss", "note" (text for an empty panel, or None)}``. Each panel has its own colour bar
+    over the values of its leaves, unless ``shared_scale``. Drawn at a journal's print width."""
+    cmap = plt.get_cmap("viridis")
+
+    def leaf_values(p):
+        return p["value"][p["nodes"].loc[p["nodes"]["minimum"] >= 0, "minimum"].to_numpy()]
+
+    shared = colour_norm(np.concatenate([leaf_values(p) for p in panels])) if shared_scale else None
     n = len(panels)
-    cols = min(n, 4)
+    cols = 1 if n == 1 else 2
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols + 1, 4.6 * rows), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(rows, cols, figsize=(PRINT_WIDTH if cols > 1 else PRINT_WIDTH / 2, 2.9 * rows + 0.3),
+                             squeeze=False, layout="constrained")
     for ax, p in zip(axes.flat, panels):
-        draw_tree(ax, p["nodes"], p["metrics"][colour].to_numpy(float), norm, cmap, p["classes"])
-        joined = int(p["nodes"]["n_minima"].max())  # the root holds every class joined to the global minimum
-        ax.set_title(f"{p['title']}\n{joined} of {p['classes']} symmetry classes connected", fontsize=10)
+        norm = shared or colour_norm(leaf_values(p))
+        draw_tree(ax, p["nodes"], p["value"], norm, cmap, p["gmin_loss"])
+        ax.set_title(p["title"])
+        if p.get("note"):
+            ax.text(0.5, 0.5, p["note"], transform=ax.transAxes, ha="center", va="center", color="0.3")
+        if not shared_scale:
+            fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.9, pad=0.02,
+                         label=LABELS.get(colour, colour))
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    sm = matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
-    fig.colorbar(sm, ax=axes.ravel().tolist(), shrink=0.8, label=LABELS.get(colour, colour))
+    if shared_scale:
+        fig.colorbar(matplotlib.cm.ScalarMappable(norm=shared, cmap=cmap), ax=axes.ravel().tolist(), shrink=0.8,
+                     label=LABELS.get(colour, colour))
     fig.suptitle(title)
     _save(fig, output)
 
 
 def boxplot_figure(groups: list[tuple[str, pd.DataFrame]], title: str, output: str) -> None:
-    """Box plots of training and testing AUC per group (e.g. per error level)."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True, layout="constrained")
+    """Box plots of training and testing AUC per group (e.g. per error level; one row per symmetry
+    class), at a journal's print width."""
+    fig, axes = plt.subplots(1, 2, figsize=(PRINT_WIDTH, 2.8), sharey=True, layout="constrained")
     for ax, col in zip(axes, ("train_auc", "test_auc")):
         ax.boxplot([g[col].dropna().to_numpy() for _, g in groups], tick_labels=[name for name, _ in groups])
         ax.set_title(LABELS[col])
@@ -74,5 +109,5 @@ def _save(fig, output: str) -> None:
     from .artefacts import atomic_path
 
     with atomic_path(output) as tmp:
-        fig.savefig(tmp, dpi=110, format="png", metadata={"Software": None})
+        fig.savefig(tmp, dpi=300, format="png", metadata={"Software": None})
     plt.close(fig)

@@ -249,11 +249,14 @@ def make_tables(tables: dict, inputs: dict, outdir: str) -> None:
     out = Path(outdir)
     comp_md = ["# Published values beside ours", "",
                "Paper: Chitturi, Verpoort, Lee, Wales, Mach. Learn.: Sci. Technol. 1 (2020) 023002.",
-               "`min`/`ts` count plain-distinct stationary points (the paper's way); `min_sym`/`ts_sym`",
-               "in the tables count symmetry-distinct ones. Testing loss is the cross-entropy alone. In the tables,",
+               "The paper's minima and transition-state counts are counts of symmetry classes (its D2 databases hold",
+               "6-26 minima, where almost every quench finds a plainly new one), so they stand beside our class counts",
+               "`min_sym` and `ts_sym`; the plain counts `min`/`ts` of the tables are never compared. Means and sds over",
+               "minima are over symmetry classes, one value each. Testing loss is the cross-entropy alone. In the tables,",
                "`quenches`, `coverage` (Good-Turing) and `chao1` (estimated classes, 95 % interval) say how complete",
                "the sample behind each count is, `ts_coverage` the same for transition states, `connected` how many",
-               "classes are joined to the global minimum and `gmin_basin` the share of them that drain into it.", ""]
+               "classes are joined to the global minimum and `funnel` the share of the others that lie in its funnel",
+               "(barrier towards it smaller than the height above it).", ""]
     for name, spec in tables.items():
         rows = [landscape_row(**data[e]) for e in spec["experiments"]]
         df = pd.DataFrame(rows)
@@ -262,7 +265,7 @@ def make_tables(tables: dict, inputs: dict, outdir: str) -> None:
         if spec.get("kind") == "counts":
             cols = ["experiment", "n_train", "min", "ts", "min_sym", "ts_sym", *COVERAGE_COLUMNS[:3], "ts_coverage"]
         if spec.get("kind") == "mnist":
-            cols = [c for c in cols if not c.startswith(("train_gmin", "test_gmin", "ts", "connected", "gmin_basin"))]
+            cols = [c for c in cols if not c.startswith(("train_gmin", "test_gmin", "ts", "connected", "funnel"))]
         write_text(out / f"{name}.md", markdown(df[cols], spec.get("title", name)))
         if spec.get("reference") in ref:
             comp = comparison(rows, ref[spec["reference"]], spec.get("kind", "landscape"))
@@ -293,25 +296,41 @@ def make_claims(inputs: dict, outdir: str) -> None:
 
 
 def make_figure(spec: dict, inputs: dict, output: str) -> None:
-    """One figure: ``spec`` = {type: disconnectivity|boxplot, title, colour, experiments}. Panel
-    titles give how complete each sample is (quenches n, coverage, Chao1)."""
+    """One figure: ``spec`` = {type: disconnectivity|boxplot, title, colour, experiments, and for
+    graphs colour_scale: panel|shared, lowest: N (only the lowest N symmetry classes)}. Panel
+    titles give how many classes are connected and how complete each sample is (quenches n,
+    coverage, Chao1)."""
     from . import figures
-    from .tables import quench_coverage, sample_text
+    from .tables import class_rows, quench_coverage, sample_text
 
     if spec["type"] == "boxplot":
         groups = []
         for exp_id in spec["experiments"]:
             metrics, _ = read_parquet(inputs[exp_id]["metrics"])
             minima, meta = read_parquet(inputs[exp_id]["minima"])
-            groups.append((f"{meta['experiment']['error']:g}\nn={len(minima)}", metrics))
+            per_class = metrics.iloc[class_rows(minima)]
+            groups.append((f"{meta['experiment']['error']:g}\nn={len(per_class)}", per_class))
         figures.boxplot_figure(groups, spec.get("title", ""), output)
         return
+    from .disconnectivity import prune
+
+    colour, lowest = spec.get("colour", "test_auc"), spec.get("lowest")
     panels = []
     for exp_id in spec["experiments"]:
         nodes, _ = read_parquet(inputs[exp_id]["tree"])
         metrics, _ = read_parquet(inputs[exp_id]["metrics"])
         minima, _ = read_parquet(inputs[exp_id]["minima"])
+        reps = class_rows(minima)
+        joined = int((nodes["minimum"] >= 0).sum())
         c = quench_coverage(minima, read_parquet(inputs[exp_id]["quenches"])[0])
-        panels.append({"title": f"{exp_id} ({sample_text(c)})", "nodes": nodes, "metrics": metrics,
-                       "classes": minima["sym_class"].nunique()})
-    figures.disconnectivity_figure(panels, spec.get("colour", "test_auc"), spec.get("title", ""), output)
+        what = f"{joined} of {len(reps)} classes connected"
+        if lowest:
+            low = reps[np.argsort(minima["loss"].to_numpy()[reps], kind="stable")[:lowest]]
+            nodes = prune(nodes, low)
+            what = f"{int((nodes['minimum'] >= 0).sum())} of the lowest {len(low)} classes connected"
+        note = None
+        if (nodes["minimum"] >= 0).sum() == 1:
+            note = "a single symmetry class" if len(reps) == 1 else "no transition state joins\nthe global minimum yet"
+        panels.append({"title": f"{exp_id}: {what}\n{sample_text(c)}", "nodes": nodes, "value": metrics[colour].to_numpy(float),
+                       "gmin_loss": float(minima["loss"].min()), "note": note})
+    figures.disconnectivity_figure(panels, colour, spec.get("title", ""), output, spec.get("colour_scale") == "shared")

@@ -10,7 +10,7 @@ import pandas as pd
 import yaml
 
 from .coverage import class_coverage
-from .disconnectivity import class_graph, gmin_funnel
+from .disconnectivity import class_graph, funnel_share
 
 STAT_COLUMNS = ["train_auc", "incorrect_auc", "correct_auc", "test_auc"]
 COVERAGE_COLUMNS = ["quenches", "coverage", "chao1", "chao1_low", "chao1_high"]
@@ -19,6 +19,13 @@ COVERAGE_COLUMNS = ["quenches", "coverage", "chao1", "chao1_low", "chao1_high"]
 def reference_values() -> dict:
     """Published values (Chitturi et al., MLST 1 (2020) 023002, CC BY 4.0), shipped with the package."""
     return yaml.safe_load(resources.files("losslandscapes").joinpath("data/reference_values.yaml").read_text())
+
+
+def class_rows(minima: pd.DataFrame) -> np.ndarray:
+    """Row of each symmetry class's representative in ``minima`` (its ``sym_class`` is the id of
+    that row), in class order: statistics over minima take one value per class."""
+    row_of = pd.Series(np.arange(len(minima)), index=minima["id"].to_numpy())
+    return row_of.loc[np.unique(minima["sym_class"].to_numpy())].to_numpy()
 
 
 def quench_classes(minima: pd.DataFrame, quenches: pd.DataFrame) -> np.ndarray:
@@ -48,8 +55,9 @@ def landscape_row(exp: dict, minima: pd.DataFrame, ts: pd.DataFrame, metrics: pd
                   quenches: pd.DataFrame | None = None, ts_coverage: float = math.nan) -> dict:
     """One table row: database counts; how complete the sample behind them is (``quenches``: one
     row per basin-hopping quench; ``ts_coverage``: that of the transition states found); symmetry
-    classes connected to the global minimum and the share of them that drain into it
-    (``disconnectivity.gmin_funnel``); the global minimum's values and mean/sd over all minima."""
+    classes connected to the global minimum and the share of the others in its funnel
+    (``disconnectivity.funnel_share``); the global minimum's values, and mean/sd over symmetry
+    classes (one value each: images of a minimum compute the same function)."""
     ok = ts[~ts["degenerate"].astype(bool)] if len(ts) else ts
     row = {
         "experiment": exp["id"], "error": exp["error"], "hidden_layers": len(exp["hidden"]),
@@ -60,15 +68,16 @@ def landscape_row(exp: dict, minima: pd.DataFrame, ts: pd.DataFrame, metrics: pd
         **quench_coverage(minima, quenches),
         "ts_coverage": float(ts_coverage),
     }
-    row["connected"], row["gmin_basin"] = gmin_funnel(*class_graph(minima, ts)[1:])
+    row["connected"], row["funnel"] = funnel_share(*class_graph(minima, ts)[1:])
     g = int(np.argmin(metrics["train_loss"].to_numpy()))
     row["train_gmin_auc"] = metrics["train_auc"].iloc[g]
     row["train_gmin_loss"] = metrics["train_loss"].iloc[g]
     row["test_gmin_auc"] = metrics["test_auc"].iloc[g]
     row["test_gmin_loss"] = metrics["test_ce"].iloc[g]
     row["test_gmin_loss_with_reg"] = metrics["test_loss"].iloc[g]
+    per_class = metrics.iloc[class_rows(minima)]
     for col in STAT_COLUMNS:
-        v = metrics[col].to_numpy(float)
+        v = per_class[col].to_numpy(float)
         v = v[np.isfinite(v)]
         row[f"{col}_mean"] = float(v.mean()) if len(v) else math.nan
         row[f"{col}_sd"] = float(v.std(ddof=0)) if len(v) else math.nan
@@ -81,8 +90,12 @@ def _key(row: dict, kind: str):
     return float(row["error"])
 
 
+PAPER_COUNTS = {"min": "min_sym", "ts": "ts_sym"}  # the paper's counts are of symmetry classes (docs/methods.md §1)
+
+
 def comparison(rows: list[dict], reference: list[dict], kind: str) -> pd.DataFrame:
-    """Long table: experiment, column, paper, ours, ours - paper (only cells the paper gives)."""
+    """Long table: experiment, column (ours), paper, ours, ours - paper (only cells the paper
+    gives). The paper's minima and transition-state counts are compared with our class counts."""
     ref = {_key(r, kind): r for r in reference}
     out = []
     for row in rows:
@@ -90,6 +103,7 @@ def comparison(rows: list[dict], reference: list[dict], kind: str) -> pd.DataFra
         if r is None:
             continue
         for col, paper in r.items():
+            col = PAPER_COUNTS.get(col, col)
             if col in ("error", "hidden_layers", "widths", "n_train") or paper is None or col not in row:
                 continue
             ours = row[col]
