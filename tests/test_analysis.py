@@ -40,10 +40,13 @@ def test_table_row_and_comparison():
     metrics = pd.DataFrame({"train_loss": [0.9, 0.8, 0.85], "train_auc": [0.7, 0.75, 0.72],
                             "incorrect_auc": [np.nan] * 3, "correct_auc": [0.7, 0.75, 0.72],
                             "test_ce": [1.0, 0.9, 0.95], "test_loss": [1.1, 1.0, 1.05], "test_auc": [0.6, 0.65, 0.62]})
-    quenches = pd.DataFrame({"minimum": [1, 2, 3, 3, -1]})  # classes 1, 2, 2, 2 and a failure
+    # one chain: start in class 1, a move to class 2, two returns to class 2, a failed quench
+    quenches = pd.DataFrame({"chain": [0] * 5, "step": [0, 1, 2, 3, 4], "minimum": [1, 2, 3, 3, -1],
+                             "accepted": [True, True, True, True, False]})
     row = landscape_row(exp, minima, ts, metrics, quenches)
     assert (row["min"], row["min_sym"], row["ts"], row["ts_degenerate"]) == (3, 2, 1, 1)
     assert (row["quenches"], row["coverage"], row["chao1"]) == (4, 0.75, 2.0)  # f1 = 1, f2 = 0: 2 + 0
+    assert (row["acceptance"], row["returns"]) == (0.75, 0.5)
     # class 1 (0.9) joins the global minimum (0.8) at 1.0: 0.1 above it, not below its height 0.1
     assert (row["connected"], row["funnel"]) == (2, 0.0)
     assert row["train_gmin_loss"] == 0.8 and row["test_gmin_auc"] == 0.65

@@ -104,3 +104,30 @@ def test_build_keeps_test_data_identical(rng):
     assert np.array_equal(np.stack(test["x"]), Xt) and np.array_equal(test["label"], yt)
     assert summary["n_mislabelled"] == 100 == train["mislabelled"].sum()
     assert (train["label"][train["mislabelled"]] != train["true_label"][train["mislabelled"]]).all()
+
+
+def test_error_levels_share_one_training_set_with_nested_mislabelling(rng):
+    from dataclasses import replace
+
+    from losslandscapes.config import resolve
+
+    exps = [{"id": f"x{e}", "data": "D1", "error": e, "hidden": [10], "n_train": 200, "lam": 1e-4, "draws": 2}
+            for e in (0, 10, 50)]
+    raw = {"preset": "p", "presets": {"p": {}}, "datasets": {"D1": {"kind": "ljat3", "L": 3.0}},
+           "ljat3": {"n_starts": 1000}, "later_draws": {"search": {"steps": 3}}, "experiments": exps}
+    cfg = resolve(raw)
+    assert cfg.experiment("x10").draws == 2 and cfg.experiment("x10").draw_search.steps == 3
+    source = (rng.uniform(0, 3, (500, 2)), rng.integers(0, 4, 500), rng.uniform(0, 3, (50, 2)), rng.integers(0, 4, 50))
+    built = {}
+    for e in cfg.experiments:
+        for k in (0, 1):
+            built[e.id, k] = experiments.build(replace(e, data_seed=e.draw_seed(k)), source, ("r12", "r13"))[0]
+    for k in (0, 1):
+        items = [built[f"x{e}", k]["source_index"].tolist() for e in (0, 10, 50)]
+        assert items[0] == items[1] == items[2]  # one training set for every error level of a draw
+        flags = {e: built[f"x{e}", k]["mislabelled"].to_numpy() for e in (10, 50)}
+        assert (flags[10].sum(), flags[50].sum()) == (20, 100)
+        assert (flags[50] | ~flags[10]).all()  # the items wrong at 10 % are wrong at 50 % ...
+        same = built["x10", k]["label"][flags[10]].to_numpy() == built["x50", k]["label"][flags[10]].to_numpy()
+        assert same.all()  # ... with the same wrong labels
+    assert built["x0", 0]["source_index"].tolist() != built["x0", 1]["source_index"].tolist()  # draws differ

@@ -44,14 +44,28 @@ class Chain:
     x: np.ndarray  # [P] current minimum
 
 
+CALIBRATION_MOVES = 8  # uphill moves that ``temperature: auto`` waits for
+
+
+def calibrate_temperature(rises) -> float:
+    """``temperature: auto``: the temperature at which the median uphill move between minima of
+    this landscape is accepted with probability one half, median(rises) / ln 2 (loss units)."""
+    return float(np.median(rises) / np.log(2.0))
+
+
 def new_stats() -> dict:
     return {**quench.new_counters(), "revisits": 0, "accepted": 0, "proposed": 0}
 
 
 def run(pot, db, search, seed: int, device) -> dict:
     """``search.chains`` chains of at most ``search.steps`` steps each (step 0: a random start),
-    until ``search.coverage`` is reached. Returns counters, with ``coverage`` (``Coverage.as_dict``)."""
-    P, T = pot.P, search.temperature
+    until ``search.coverage`` is reached. ``temperature: auto`` is calibrated after the first cycle
+    that brings ``CALIBRATION_MOVES`` uphill moves (``calibrate_temperature``); every step is
+    accepted before that. Returns
+    counters, with ``coverage`` (``Coverage.as_dict``) and ``temperature``."""
+    P = pot.P
+    T = search.temperature if search.temperature != "auto" else db.get("temperature")
+    rises = db.get("uphill_moves", [])  # loss rises of the steps taken before T was set (auto)
     stats = new_stats()
     stats.update(db.get("bh_stats", {}))
     t0 = time.monotonic()
@@ -98,17 +112,26 @@ def run(pot, db, search, seed: int, device) -> dict:
             else:
                 ch = chains[c]
                 u = np.random.default_rng([seed, c, t, 1]).uniform()
-                accept = mid >= 0 and (f <= ch.loss or u < np.exp(-(f - ch.loss) / T))
+                if T is None and mid >= 0 and f - ch.loss > 1e-9:
+                    rises.append(float(f - ch.loss))
+                accept = mid >= 0 and (f <= ch.loss or T is None or u < np.exp(-(f - ch.loss) / T))
                 stats["proposed"] += 1
                 stats["accepted"] += int(accept)
                 db.add_quench(c, t, mid, accept)
                 step_size = ch.step_size
-                if search.adapt_step:  # equilibrium at the target acceptance a
+                if search.adapt_step:  # equilibrium at the target acceptance a, within the bounds
                     a = search.target_acceptance
                     step_size *= 1.05 if accept else 1.05 ** (-a / (1 - a))
+                    step_size = min(max(step_size, search.min_step_size), search.max_step_size)
                 chains[c] = Chain(t, step_size, f, db.minima.x[mid - 1]) if accept else Chain(t, step_size, ch.loss, ch.x)
             ch = chains[c]
             db.save_chain(c, ch.step, ch.step_size, ch.loss, ch.x)
+        if T is None and len(rises) >= CALIBRATION_MOVES:  # auto, after whole cycles: independent of threads
+            T = calibrate_temperature(rises)
+            log.info("temperature %.3g: the median of %d uphill moves is accepted with probability 1/2", T, len(rises))
+            db.set("temperature", T)
+        db.set("uphill_moves", rises)
+        stats["temperature"] = T
         db.set("bh_stats", stats)
         db.commit()
         cov = class_coverage(db.quench_classes())

@@ -18,6 +18,7 @@ STAGES = {
     "experiment": "stages.experiment_data",
     "basinhopping": "stages.sample_minima",
     "pathways": "stages.find_pathways",
+    "draws": "stages.independent_draws",
     "pathsample": "stages.pathsample_export",
     "metrics": "stages.experiment_metrics",
     "disconnectivity": "stages.disconnectivity_tree",
@@ -25,7 +26,7 @@ STAGES = {
     "claims": "stages.make_claims",
     "figure": "stages.make_figure",
 }
-TORCH_STAGES = {"ljat3", "basinhopping", "pathways", "metrics"}  # the others never import torch (faster start)
+TORCH_STAGES = {"ljat3", "basinhopping", "pathways", "draws", "metrics"}  # the others never import torch (faster start)
 
 
 def main(argv=None) -> int:

@@ -40,9 +40,11 @@ class Search:
 
     chains: int = 16
     steps: int = 20
-    temperature: float = 0.01
+    temperature: float | str = "auto"  # Metropolis temperature (loss units), or auto (basinhopping.calibrate_temperature)
     step_size: float = 1.0
     adapt_step: bool = True
+    min_step_size: float = 0.05  # bounds of the adapted step (per parameter, uniform in +-step)
+    max_step_size: float = 2.0
     target_acceptance: float = 0.5
     init_scale: float = 1.0
     memory: int = 80
@@ -102,10 +104,21 @@ class Experiment:
     tie_break: str
     regularise_biases: bool
     n_test: int | None
-    seed: int
+    seed: int  # basin-hopping's
     transition_states: bool
     search: Search
     connect: Connect
+    data_seed: int = 0  # seed of the training set and its mislabelling: shared by the data set's experiments
+    draws: int = 1  # independent draws of the training set and mislabelling (the first is this landscape)
+    draw_search: Search | None = None  # basin-hopping budget of each later draw (its global minimum only)
+
+    def draw_seed(self, k: int) -> int:
+        """Data seed of draw ``k`` (0: ``data_seed``); equal for experiments on the same data set."""
+        if k == 0:
+            return self.data_seed
+        import numpy as np
+
+        return int(np.random.SeedSequence([self.data_seed, k]).generate_state(1, np.uint64)[0] >> 1)
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -283,6 +296,7 @@ def resolve(raw: dict, schema_path: str | Path | None = None) -> Config:
     if not exps_raw:
         raise ConfigError("experiments: the list is empty; define at least one experiment")
     search_default = cfg.get("search") or {}
+    later_draws = (cfg.get("later_draws") or {}).get("search") or {}
     connect_default = cfg.get("connect") or {}
     seen: set[str] = set()
     exps = []
@@ -332,6 +346,7 @@ def resolve(raw: dict, schema_path: str | Path | None = None) -> Config:
             raise ConfigError(f"{where}.tie_break: expected lowest or highest, got {tie!r}")
         try:
             search = _dataclass_from(Search, deep_merge(search_default, e.get("search") or {}), f"{where}.search")
+            draw_search = _dataclass_from(Search, deep_merge(asdict(search), later_draws), "later_draws.search")
             connect = _dataclass_from(Connect, deep_merge(connect_default, e.get("connect") or {}), f"{where}.connect")
         except TypeError as err:
             raise ConfigError(f"{where}: {err}") from None
@@ -341,6 +356,8 @@ def resolve(raw: dict, schema_path: str | Path | None = None) -> Config:
                 lam=float(lam), inputs=n_in, outputs=n_out, features=feats, locality=k, tie_break=tie,
                 regularise_biases=bool(e.get("regularise_biases", True)), n_test=e.get("n_test"),
                 seed=int(e.get("seed", derive_seed(seed, eid))),
+                data_seed=derive_seed(seed, f"data/{data}"), draws=int(e.get("draws", 1)),
+                draw_search=draw_search if e.get("draws", 1) > 1 else None,
                 transition_states=bool(e.get("transition_states", kind != "mnist")), search=search, connect=connect,
             )
         )

@@ -18,11 +18,15 @@ def n_mislabelled(error: float, n: int) -> int:
 
 
 def mislabel(y: np.ndarray, error: float, n_classes: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(new labels, flags): exactly ``n_mislabelled`` items, each moved to another uniform class."""
+    """(new labels, flags): exactly ``n_mislabelled`` items, each moved to another class, every
+    other class equally likely. The order of items and their new classes are drawn for all items
+    first, so the same ``rng`` state gives nested errors: the items mislabelled at 10 % are among
+    those at 50 %, with the same wrong labels."""
     n = len(y)
-    idx = rng.choice(n, size=n_mislabelled(error, n), replace=False)
+    order, shift = rng.permutation(n), rng.integers(1, n_classes, size=n)
+    idx = order[: n_mislabelled(error, n)]
     out = y.copy()
-    out[idx] = (y[idx] + rng.integers(1, n_classes, size=len(idx))) % n_classes
+    out[idx] = (y[idx] + shift[idx]) % n_classes
     flags = np.zeros(n, dtype=bool)
     flags[idx] = True
     return out, flags
@@ -78,15 +82,17 @@ def _frame(X, label, true_label, flags, source_index, feature_names) -> pd.DataF
 def build(exp, source: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], names=()) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Training and testing frames of ``exp`` from a source ``(X_pool, y_pool, X_test, y_test)``.
 
-    ``n_train`` items are drawn from the pool without replacement (seeded); a fraction ``error``
-    of them is mislabelled; the test set is never touched (its first ``n_test`` items if set).
+    ``n_train`` items are drawn from the pool without replacement and mislabelled by
+    ``exp.data_seed`` (one per data set and draw): every error level of a draw trains on the same
+    items, with nested mislabelling (``mislabel``). The test set is never touched (its first
+    ``n_test`` items if set).
     """
     X_pool, y_pool, X_test, y_test = source
     _finite_features(X_pool, f"data set {exp.data} (training pool)")
     if exp.n_train > len(y_pool):
         raise ArtefactError(f"data set {exp.data}: n_train={exp.n_train} but only {len(y_pool)} training items")
-    rng_draw = np.random.default_rng([exp.seed, 1])
-    rng_label = np.random.default_rng([exp.seed, 2])
+    rng_draw = np.random.default_rng([exp.data_seed, 1])
+    rng_label = np.random.default_rng([exp.data_seed, 2])
     if exp.kind == "mnist":
         from .mnist import stratified_split
 

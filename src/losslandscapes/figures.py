@@ -29,9 +29,11 @@ def draw_tree(ax, nodes: pd.DataFrame, value: np.ndarray, norm, cmap, gmin_loss:
     width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
     n_leaves = int((nodes["minimum"] >= 0).sum())
     lw = float(np.clip(0.6 * width_pt / max(n_leaves, 1), 0.2, 1.2))
-    if n_leaves == 1:
+    if n_leaves == 1:  # nothing joined: a stub at the global minimum
         r = nodes.iloc[0]
-        ax.plot([r.x, r.x], [0.05 * span * scale, 0.0], color=cmap(norm(value[int(r.minimum)])), lw=1.2)
+        ax.plot([r.x, r.x], [1.0, 0.0], color=cmap(norm(value[int(r.minimum)])), lw=1.2)
+        ax.set_yticks([0.0])
+        exponent = 0
     for r in nodes.itertuples():
         y = (r.energy - gmin_loss) * scale
         if r.parent >= 0:
@@ -45,7 +47,7 @@ def draw_tree(ax, nodes: pd.DataFrame, value: np.ndarray, norm, cmap, gmin_loss:
     ax.set_xticks([])
     ax.set_ylabel(f"training loss above the global minimum ($10^{{{exponent}}}$)" if exponent else
                   "training loss above the global minimum")
-    ax.margins(x=0.02)
+    ax.set_xlim(-0.7, n_leaves - 0.3)
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
 
@@ -79,8 +81,8 @@ def disconnectivity_figure(panels: list[dict], colour: str, title: str, output: 
         draw_tree(ax, p["nodes"], p["value"], norm, cmap, p["gmin_loss"])
         ax.set_title(p["title"])
         if p.get("note"):
-            ax.text(0.5, 0.5, p["note"], transform=ax.transAxes, ha="center", va="center", color="0.3")
-        if not shared_scale:
+            ax.text(0.5, 0.97, p["note"], transform=ax.transAxes, ha="center", va="top", color="0.3")
+        elif not shared_scale:
             fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.9, pad=0.02,
                          label=LABELS.get(colour, colour))
     for ax in list(axes.flat)[n:]:

@@ -13,6 +13,7 @@ from .coverage import class_coverage
 from .disconnectivity import class_graph, funnel_share
 
 STAT_COLUMNS = ["train_auc", "incorrect_auc", "correct_auc", "test_auc"]
+GMIN_COLUMNS = ["train_gmin_auc", "train_gmin_loss", "test_gmin_auc", "test_gmin_loss"]
 COVERAGE_COLUMNS = ["quenches", "coverage", "chao1", "chao1_low", "chao1_high"]
 
 
@@ -44,11 +45,32 @@ def quench_coverage(minima: pd.DataFrame, quenches: pd.DataFrame | None) -> dict
             "chao1_high": c.chao1_high}
 
 
+def chain_columns(minima: pd.DataFrame, quenches: pd.DataFrame | None) -> dict:
+    """How the basin-hopping chains moved: ``acceptance``, the accepted share of the steps after
+    each chain's start, and ``returns``, the share of those steps whose quench came back to the
+    symmetry class the chain stood in (accepted by Metropolis whatever the temperature)."""
+    if quenches is None or not (quenches["step"] > 0).any():
+        return {"acceptance": math.nan, "returns": math.nan}
+    sym = minima["sym_class"].to_numpy()
+    steps = returns = 0
+    for _, chain in quenches.sort_values(["chain", "step"], kind="stable").groupby("chain"):
+        current = None
+        for m, step, accepted in zip(chain["minimum"], chain["step"], chain["accepted"]):
+            cls = sym[m - 1] if m > 0 else -1
+            if step > 0 and current is not None:
+                steps += 1
+                returns += int(cls == current)
+            if accepted:
+                current = cls
+    later = quenches[quenches["step"] > 0]
+    return {"acceptance": float(later["accepted"].mean()), "returns": returns / max(steps, 1)}
+
+
 def sample_text(c: dict) -> str:
     """``quench_coverage`` columns in words, for titles."""
     if not c["quenches"] or not math.isfinite(c["coverage"]):
         return "no quench record"
-    return f"n={c['quenches']}, coverage {c['coverage']:.2f}, Chao1 {c['chao1']:.0f}"
+    return f"basin-hopping: n={c['quenches']}, coverage {c['coverage']:.2f}, Chao1 {c['chao1']:.0f}"
 
 
 def landscape_row(exp: dict, minima: pd.DataFrame, ts: pd.DataFrame, metrics: pd.DataFrame,
@@ -66,15 +88,11 @@ def landscape_row(exp: dict, minima: pd.DataFrame, ts: pd.DataFrame, metrics: pd
         "ts": len(ok), "ts_sym": int(ok["sym_class"].nunique()) if len(ok) else 0,
         "ts_degenerate": int(len(ts) - len(ok)),
         **quench_coverage(minima, quenches),
+        **chain_columns(minima, quenches),
         "ts_coverage": float(ts_coverage),
     }
     row["connected"], row["funnel"] = funnel_share(*class_graph(minima, ts)[1:])
-    g = int(np.argmin(metrics["train_loss"].to_numpy()))
-    row["train_gmin_auc"] = metrics["train_auc"].iloc[g]
-    row["train_gmin_loss"] = metrics["train_loss"].iloc[g]
-    row["test_gmin_auc"] = metrics["test_auc"].iloc[g]
-    row["test_gmin_loss"] = metrics["test_ce"].iloc[g]
-    row["test_gmin_loss_with_reg"] = metrics["test_loss"].iloc[g]
+    row.update(gmin_values(metrics))
     per_class = metrics.iloc[class_rows(minima)]
     for col in STAT_COLUMNS:
         v = per_class[col].to_numpy(float)
@@ -82,6 +100,27 @@ def landscape_row(exp: dict, minima: pd.DataFrame, ts: pd.DataFrame, metrics: pd
         row[f"{col}_mean"] = float(v.mean()) if len(v) else math.nan
         row[f"{col}_sd"] = float(v.std(ddof=0)) if len(v) else math.nan
     return row
+
+
+def gmin_values(metrics: pd.DataFrame) -> dict:
+    """The global minimum's (lowest training loss) values: ``GMIN_COLUMNS`` and the testing loss
+    with the regularisation term."""
+    g = int(np.argmin(metrics["train_loss"].to_numpy()))
+    return {"train_gmin_auc": metrics["train_auc"].iloc[g], "train_gmin_loss": metrics["train_loss"].iloc[g],
+            "test_gmin_auc": metrics["test_auc"].iloc[g], "test_gmin_loss": metrics["test_ce"].iloc[g],
+            "test_gmin_loss_with_reg": metrics["test_loss"].iloc[g]}
+
+
+def draw_columns(draws: list[dict]) -> dict:
+    """Across independent draws (``gmin_values`` of each, the first draw first, each with its
+    ``quenches``): their number, the fewest quenches behind a later draw, and the mean and sd
+    (ddof 1) of each of ``GMIN_COLUMNS``."""
+    out = {"draws": len(draws), "later_draw_quenches": min((d["quenches"] for d in draws[1:]), default=math.nan)}
+    for col in GMIN_COLUMNS:
+        v = np.array([d[col] for d in draws], float)
+        out[f"{col}_draws_mean"] = float(v.mean())
+        out[f"{col}_draws_sd"] = float(v.std(ddof=1)) if len(v) > 1 else math.nan
+    return out
 
 
 def _key(row: dict, kind: str):

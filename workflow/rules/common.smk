@@ -17,10 +17,12 @@ def kwargs(**kw):
     return json.dumps(kw, sort_keys=True, default=str)
 
 
-def exp_dict(wildcards, drop=()):
+def exp_dict(wildcards, drop=(), draws=False):
     """The experiment's settings, without the sections in ``drop`` (so that, e.g., a new
-    pathway budget does not rerun basin-hopping)."""
+    pathway budget does not rerun basin-hopping) and, unless ``draws``, without its later draws.
+    """
     d = CFG.experiment(wildcards.exp).as_dict()
+    drop = set(drop) | (set() if draws else {"draws", "draw_search"})
     return {k: v for k, v in d.items() if k not in drop}
 
 
@@ -34,6 +36,8 @@ def landscape_files(exp_id):
     }
     if CFG.experiment(exp_id).transition_states:
         files["tree"] = f"{d}/disconnectivity.parquet"
+    if CFG.experiment(exp_id).draws > 1:
+        files["draws"] = f"{d}/draws.parquet"
     return files
 
 

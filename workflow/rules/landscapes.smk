@@ -59,6 +59,36 @@ rule pathways:
         "python -m losslandscapes pathways --threads {threads} --kwargs {params.kwargs:q} > {log} 2>&1"
 
 
+rule draws:
+    input:
+        experiment_source,
+    output:
+        f"{RES}/landscapes/{{exp}}/draws.parquet",
+    log:
+        f"{RES}/logs/draws/{{exp}}.log",
+    benchmark:
+        f"{RES}/benchmarks/draws/{{exp}}.tsv"
+    conda:
+        ENV
+    threads: CFG.threads
+    resources:
+        runtime=600,
+        mem_mb=4000,
+        gpu=uses_gpu,
+    params:
+        kwargs=lambda w, input, output: kwargs(
+            exp=exp_dict(w, drop=("connect",), draws=True),
+            dataset=CFG.datasets[CFG.experiment(w.exp).data],
+            source=input[0] if len(input) else None,
+            db_dir=f"{RES}/work/{w.exp}",
+            output=output[0],
+            auc=CFG.auc,
+            device=CFG.device,
+        ),
+    shell:
+        "python -m losslandscapes draws --threads {threads} --kwargs {params.kwargs:q} > {log} 2>&1"
+
+
 rule pathsample:
     input:
         minima=f"{RES}/landscapes/{{exp}}/minima.parquet",
