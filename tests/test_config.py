@@ -65,7 +65,8 @@ CASES = {
 
 def test_default_config_resolves():
     cfg = resolve(copy.deepcopy(BASE), SCHEMA)
-    assert len(cfg.experiments) == 30 and cfg.preset == "standard"
+    assert len(cfg.experiments) == 26 and cfg.preset == "standard"  # 30 defined; D3 is in the connected preset
+    assert {e.id for e in cfg.experiments if e.draws == 4} == {f"{d}-e{x}" for d in ("D1", "D2") for x in (0, 10, 50, 100)}
     assert {e.id for e in cfg.experiments if not e.transition_states} == {e.id for e in cfg.experiments if e.kind == "mnist"}
 
 
