@@ -157,7 +157,8 @@ def test_killed_landscape_job_resumes_without_loss(tmp_path):
     assert len(committed) >= 6
     assert not (d / "results/landscapes/D1-e0/bh_minima.parquet").exists()
     run_snakemake(d, "--unlock")
-    run_snakemake(d, "--cores", "2", "--config", "preset=smoke")
+    # a job that finished just before the kill keeps Snakemake's incomplete mark (README: Interrupted runs)
+    run_snakemake(d, "--cores", "2", "--config", "preset=smoke", "--rerun-incomplete")
     final = pd.read_parquet(d / "results/landscapes/D1-e0/bh_minima.parquet")
     for (i, blob), row in zip(committed, final.itertuples()):
         assert row.id == i and np.array_equal(np.frombuffer(blob, np.float64), np.asarray(row.params))
