@@ -40,12 +40,14 @@ def test_table_row_and_comparison():
     metrics = pd.DataFrame({"train_loss": [0.9, 0.8, 0.85], "train_auc": [0.7, 0.75, 0.72],
                             "incorrect_auc": [np.nan] * 3, "correct_auc": [0.7, 0.75, 0.72],
                             "test_ce": [1.0, 0.9, 0.95], "test_loss": [1.1, 1.0, 1.05], "test_auc": [0.6, 0.65, 0.62]})
-    # one chain: start in class 1, a move to class 2, two returns to class 2, a failed quench
-    quenches = pd.DataFrame({"chain": [0] * 5, "step": [0, 1, 2, 3, 4], "minimum": [1, 2, 3, 3, -1],
-                             "accepted": [True, True, True, True, False]})
+    # chain 0: start in class 1, a move to class 2, two returns to class 2, a failed quench;
+    # chain 1: its start, in class 2
+    quenches = pd.DataFrame({"chain": [0] * 5 + [1], "step": [0, 1, 2, 3, 4, 0], "minimum": [1, 2, 3, 3, -1, 2],
+                             "accepted": [True, True, True, True, False, True]})
     row = landscape_row(exp, minima, ts, metrics, quenches)
     assert (row["min"], row["min_sym"], row["ts"], row["ts_degenerate"]) == (3, 2, 1, 1)
-    assert (row["quenches"], row["coverage"], row["chao1"]) == (4, 0.75, 2.0)  # f1 = 1, f2 = 0: 2 + 0
+    # class 1 found by one chain, class 2 by both: U = 3, Q1 = Q2 = 1, T = 2
+    assert (row["quenches"], row["chao"]) == (5, 2.0) and row["coverage"] == pytest.approx(1 - 1 / 3 * 1 / 3)
     assert (row["acceptance"], row["returns"]) == (0.75, 0.5)
     # class 1 (0.9) joins the global minimum (0.8) at 1.0: 0.1 above it, not below its height 0.1
     assert (row["connected"], row["funnel"]) == (2, 0.0)

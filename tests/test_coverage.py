@@ -10,7 +10,7 @@ import torch
 from losslandscapes import basinhopping
 from losslandscapes.claims import CLAIMS, Evidence, evaluate, mean_interval, paper_rows, variance_ratio_interval, wilson_interval
 from losslandscapes.config import Search
-from losslandscapes.coverage import class_coverage
+from losslandscapes.coverage import chain_coverage, class_coverage
 from losslandscapes.database import Database
 from losslandscapes.potentials import MLPLoss
 from losslandscapes.symmetry import NetworkSymmetry
@@ -21,13 +21,48 @@ def test_coverage_and_chao1_by_hand():
     c = class_coverage(np.array([1, 1, 2, 3, 3, 3, 4, -1]))  # -1: a failed quench, not counted
     assert (c.n, c.classes, c.f1, c.f2) == (7, 4, 2, 1)
     assert c.coverage == pytest.approx(1 - 2 / 7)
-    assert c.chao1 == pytest.approx(4 + 2 * 1 / (2 * 2))
-    assert 4 <= c.chao1_low < c.chao1 < c.chao1_high
+    assert c.chao == pytest.approx(4 + 2 * 1 / (2 * 2))
+    assert 4 <= c.chao_low < c.chao < c.chao_high
     s = class_coverage(["a", "b", "c", "d", "e"])  # all singletons: coverage 0, Chao1 = 5 + 5*4/2
-    assert (s.coverage, s.chao1) == (0.0, 15.0)
+    assert (s.coverage, s.chao) == (0.0, 15.0)
     full = class_coverage([7] * 10)  # one class seen ten times: complete
-    assert (full.coverage, full.chao1, full.chao1_low, full.chao1_high) == (1.0, 1.0, 1.0, 1.0)
+    assert (full.coverage, full.chao, full.chao_low, full.chao_high) == (1.0, 1.0, 1.0, 1.0)
     assert math.isnan(class_coverage(np.array([-1, -1])).coverage)
+
+
+def test_chain_coverage_by_hand_counts_each_class_once_per_chain():
+    labels, chains = [1, 1, 2, 1, 3, 1, 2, -1], [0, 0, 0, 1, 1, 2, 2, 2]
+    c = chain_coverage(labels, chains)  # class 1 in 3 chains, 2 in 2, 3 in 1: U = 6, Q1 = Q2 = 1, T = 3
+    assert (c.n, c.units, c.classes, c.f1, c.f2) == (7, 3, 3, 1, 1)
+    assert c.coverage == pytest.approx(1 - 1 / 6 * (2 * 1 / (2 * 1 + 2 * 1)))
+    assert c.chao == pytest.approx(3 + 2 / 3 * 1 * 0 / (2 * 2))
+    again = chain_coverage(labels + [1] * 20 + [2] * 5, chains + [0] * 25)  # a chain returning changes nothing
+    assert again.as_dict() == {**c.as_dict(), "n": 32}
+    assert math.isnan(chain_coverage([1, 1, 2], [0, 0, 0]).coverage)  # one chain: undefined
+
+
+def test_chain_coverage_matches_the_truth_for_sticky_chains_where_good_turing_does_not():
+    """Chains that stay in their class with probability 0.5 per step (as basin-hopping returns do)
+    and otherwise jump to class i with probability p_i: the truth, the probability p of the classes
+    found, is matched by the incidence estimate and overstated by the one-outcome estimate."""
+    rng = np.random.default_rng(5)
+    p = 1 / np.arange(1, 301) ** 0.8
+    p /= p.sum()
+
+    def chain(steps=12):
+        out = [rng.choice(len(p), p=p)]
+        for _ in range(steps):
+            out.append(out[-1] if rng.uniform() < 0.5 else rng.choice(len(p), p=p))
+        return out
+
+    errors, good_turing = [], []
+    for _ in range(40):
+        runs = [chain() for _ in range(8)]
+        labels, units = np.concatenate(runs), np.repeat(np.arange(8), [len(r) for r in runs])
+        truth = p[np.unique(labels)].sum()  # about 0.4
+        errors.append(chain_coverage(labels, units).coverage - truth)
+        good_turing.append(class_coverage(labels).coverage - truth)
+    assert abs(np.mean(errors)) < 0.04 and np.mean(good_turing) > 0.3
 
 
 def test_chao1_interval_narrows_as_the_sample_grows():
@@ -36,8 +71,8 @@ def test_chao1_interval_narrows_as_the_sample_grows():
     widths = []
     for n in (100, 1000, 10000):
         c = class_coverage(rng.choice(len(p), n, p=p / p.sum()))
-        widths.append(c.chao1_high - c.chao1_low)
-        assert c.chao1_low >= c.classes
+        widths.append(c.chao_high - c.chao_low)
+        assert c.chao_low >= c.classes
     assert widths[0] > widths[1] > widths[2]
 
 
@@ -73,7 +108,7 @@ def test_interval_rules_against_hand_values():
 
 
 def _rows(chao1: dict) -> dict:
-    return {e: {"chao1_low": lo, "chao1_high": hi} for e, (lo, hi) in chao1.items()}
+    return {e: {"chao_low": lo, "chao_high": hi} for e, (lo, hi) in chao1.items()}
 
 
 def test_count_claims_are_decided_only_by_separate_intervals():
@@ -115,7 +150,7 @@ def test_basin_hopping_records_every_quench_and_stops_on_coverage(tmp_path):
         assert list(q.columns) == ["chain", "step", "minimum", "accepted"]
         assert q["minimum"].max() <= len(db.minima.ids)
         assert stats["coverage"]["n"] == int((q["minimum"] > 0).sum())
-        assert class_coverage(db.quench_classes()).as_dict() == stats["coverage"]
+        assert db.quench_coverage().as_dict() == stats["coverage"]
         db.close()
     full, early = runs[None, 8][0], runs[0.5, 8][0]
     assert len(full) >= 4 * 13 and (full.groupby("chain")["step"].max() == 12).all()
@@ -124,7 +159,7 @@ def test_basin_hopping_records_every_quench_and_stops_on_coverage(tmp_path):
     assert full.iloc[: len(early)].equals(early)  # the same seed gives the same quenches until the stop
 
 
-def test_auto_temperature_is_the_median_uphill_move_over_ln2_and_steps_stay_bounded(tmp_path):
+def test_auto_temperature_starts_at_the_median_uphill_move_over_ln2_and_steps_stay_bounded(tmp_path):
     rng = np.random.default_rng(7)
     X = rng.uniform(0, 3, (100, 2))
     y = ((X[:, 0] * X[:, 1]) % 1.3 > 0.6).astype(int) + 2 * (np.sin(3 * X[:, 0]) > 0)
@@ -134,6 +169,25 @@ def test_auto_temperature_is_the_median_uphill_move_over_ln2_and_steps_stay_boun
     stats = basinhopping.run(pot, db, search, seed=3, device=torch.device("cpu"))
     rises = db.get("uphill_moves")
     assert len(rises) >= basinhopping.CALIBRATION_MOVES and min(rises) > 0
-    assert stats["temperature"] == db.get("temperature") == pytest.approx(np.median(rises) / math.log(2), rel=1e-12)
+    T0 = db.get("calibrated_temperature")
+    assert T0 == pytest.approx(np.median(rises) / math.log(2), rel=1e-12)
+    # then x ADAPT^(1/2) per rejected and x ADAPT^(-1/2) per accepted move to another minimum
+    k = 2 * math.log(stats["temperature"] / T0) / math.log(basinhopping.ADAPT)
+    assert stats["temperature"] == db.get("temperature") and k == pytest.approx(round(k), abs=1e-9) and k != 0
     assert all(0.5 <= ch[1] <= 1.2 for ch in db.load_chains().values())  # step sizes within their bounds
     db.close()
+
+
+def test_adapt_settles_where_hits_come_at_the_target_rate():
+    """A controlled process whose hit probability 1/(1 + x) falls as x grows (as returns fall when
+    steps grow, and rejections when the temperature rises): from far away on either side the
+    controller drives the hit rate to the target."""
+    rng = np.random.default_rng(1)
+    for target in (0.2, 0.5):
+        for x in (1e-3, 1e3):
+            hits = []
+            for i in range(4000):
+                hit = rng.uniform() < 1 / (1 + x)
+                x = basinhopping.adapt(x, hit, target)
+                hits.append(hit)
+            assert np.mean(hits[2000:]) == pytest.approx(target, abs=0.03)

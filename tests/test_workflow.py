@@ -64,7 +64,7 @@ def test_smoke_preset_produces_every_table_and_figure(smoke_runs):
     reached = quenches["minimum"][quenches["minimum"] > 0]
     assert len(quenches) >= 8 and set(reached) <= set(minima["id"])  # smoke: 4 chains x 2 quenches
     table1 = pd.read_parquet(res / "tables/table1.parquet")
-    assert {"quenches", "coverage", "chao1", "connected", "funnel", "acceptance", "draws"} <= set(table1.columns)
+    assert {"quenches", "coverage", "chao", "connected", "funnel", "acceptance", "draws"} <= set(table1.columns)
     draws = pd.read_parquet(res / "landscapes/D1-e0/draws.parquet")  # smoke: draws 4, 4 chains x 2 quenches each
     assert draws["draw"].tolist() == [1, 2, 3] and (draws["quenches"] >= 1).all()
     assert table1.set_index("experiment").loc["D1-e0", "draws"] == 4

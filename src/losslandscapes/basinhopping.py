@@ -9,10 +9,17 @@ of threads. The chains are committed after every cycle, so a killed run resumes 
 completed cycle. A rejected step restarts from the chain's current minimum, never from the
 perturbed point.
 
+Two controllers keep the chains where GMIN keeps them (docs/methods.md §6): the step size follows
+``search.target_returns``, the share of steps that quench back to the chain's own minimum, and
+``temperature: auto`` follows ``search.target_acceptance``, the Metropolis acceptance of steps that
+reach another minimum (``adapt``). Until ``auto`` has its first temperature, only descents are
+accepted.
+
 Every quench is recorded (chain, step, minimum reached, accepted). The search stops when every
 chain has taken ``search.steps`` steps, or, after a cycle in which every chain has taken at least
 one step and at least ``search.min_quenches`` quenches have reached a minimum, when the
-Good-Turing coverage of the symmetry classes reached reaches ``search.coverage`` (``coverage``;
+coverage of the symmetry classes reached, with the chains as sampling units, reaches
+``search.coverage`` (``coverage.chain_coverage``;
 docs/methods.md §6). Both are checked between cycles, so the
 stop never depends on timing; ``search.max_seconds`` is a wall-clock budget beside them.
 """
@@ -27,7 +34,6 @@ import numpy as np
 import torch
 
 from . import quench
-from .coverage import class_coverage
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +51,26 @@ class Chain:
 
 
 CALIBRATION_MOVES = 8  # uphill moves that ``temperature: auto`` waits for
+ADAPT = 1.2  # factor of one adaptation of the step size or of the temperature (1.05 and 1.1: too slow for
+#                the 12 steps per chain of a D2 run; measured, docs/methods.md §6)
 
 
 def calibrate_temperature(rises) -> float:
-    """``temperature: auto``: the temperature at which the median uphill move between minima of
-    this landscape is accepted with probability one half, median(rises) / ln 2 (loss units)."""
+    """``temperature: auto``: the first temperature, at which the median uphill move between
+    minima of this landscape is accepted with probability one half, median(rises) / ln 2 (loss
+    units). It then follows ``adapt``."""
     return float(np.median(rises) / np.log(2.0))
 
 
+def adapt(value: float, hit: bool, target: float) -> float:
+    """One step of a controller that settles where events are hits with probability ``target``:
+    x ADAPT^(1 - target) on a hit, x ADAPT^(-target) otherwise (the mean log change vanishes
+    exactly at the target)."""
+    return value * ADAPT ** ((1 - target) if hit else -target)
+
+
 def new_stats() -> dict:
-    return {**quench.new_counters(), "revisits": 0, "accepted": 0, "proposed": 0}
+    return {**quench.new_counters(), "revisits": 0, "accepted": 0, "proposed": 0, "returns": 0}
 
 
 def run(pot, db, search, seed: int, device) -> dict:
@@ -64,7 +80,8 @@ def run(pot, db, search, seed: int, device) -> dict:
     accepted before that. Returns
     counters, with ``coverage`` (``Coverage.as_dict``) and ``temperature``."""
     P = pot.P
-    T = search.temperature if search.temperature != "auto" else db.get("temperature")
+    auto = search.temperature == "auto"
+    T = db.get("temperature") if auto else search.temperature
     rises = db.get("uphill_moves", [])  # loss rises of the steps taken before T was set (auto)
     stats = new_stats()
     stats.update(db.get("bh_stats", {}))
@@ -75,7 +92,7 @@ def run(pot, db, search, seed: int, device) -> dict:
                  sorted({ch.step for ch in chains.values()}))
     draws = dict.fromkeys(range(search.chains), 0)  # failed random starts per chain
     last_log = time.monotonic()
-    cov = class_coverage(db.quench_classes())  # of every quench merged so far
+    cov = db.quench_coverage()  # of every quench merged so far
     while True:
         tasks = []  # (chain, step, trial)
         for c in range(search.chains):
@@ -91,7 +108,7 @@ def run(pot, db, search, seed: int, device) -> dict:
         if search.coverage and len(chains) == search.chains and min(ch.step for ch in chains.values()) >= 1 \
                 and cov.n >= search.min_quenches and cov.coverage >= search.coverage:
             log.info("coverage %.3f reached the target %.3f after %d quenches (%d classes, Chao1 %.0f)",
-                     cov.coverage, search.coverage, cov.n, cov.classes, cov.chao1)
+                     cov.coverage, search.coverage, cov.n, cov.classes, cov.chao)
             break
         if search.max_seconds and time.monotonic() - t0 > search.max_seconds:
             log.warning("wall-clock limit of %.0f s reached; %d chain steps left", search.max_seconds,
@@ -112,29 +129,35 @@ def run(pot, db, search, seed: int, device) -> dict:
             else:
                 ch = chains[c]
                 u = np.random.default_rng([seed, c, t, 1]).uniform()
-                if T is None and mid >= 0 and f - ch.loss > 1e-9:
+                moved = mid >= 0 and abs(f - ch.loss) > search.energy_tol  # reached another minimum
+                if T is None and moved and f > ch.loss:
                     rises.append(float(f - ch.loss))
-                accept = mid >= 0 and (f <= ch.loss or T is None or u < np.exp(-(f - ch.loss) / T))
+                # before ``auto`` has its temperature, only descents are accepted (T = 0)
+                accept = mid >= 0 and (f <= ch.loss or (T is not None and u < np.exp(-(f - ch.loss) / T)))
                 stats["proposed"] += 1
                 stats["accepted"] += int(accept)
+                stats["returns"] += int(mid >= 0 and not moved)
                 db.add_quench(c, t, mid, accept)
                 step_size = ch.step_size
-                if search.adapt_step:  # equilibrium at the target acceptance a, within the bounds
-                    a = search.target_acceptance
-                    step_size *= 1.05 if accept else 1.05 ** (-a / (1 - a))
+                if search.adapt_step:  # returns to the same minimum at ``target_returns`` (larger steps: fewer)
+                    step_size = adapt(step_size, mid >= 0 and not moved, search.target_returns)
                     step_size = min(max(step_size, search.min_step_size), search.max_step_size)
+                if auto and T is not None and moved:  # moves to other minima accepted at ``target_acceptance``
+                    T = adapt(T, not accept, search.target_acceptance)
                 chains[c] = Chain(t, step_size, f, db.minima.x[mid - 1]) if accept else Chain(t, step_size, ch.loss, ch.x)
             ch = chains[c]
             db.save_chain(c, ch.step, ch.step_size, ch.loss, ch.x)
         if T is None and len(rises) >= CALIBRATION_MOVES:  # auto, after whole cycles: independent of threads
             T = calibrate_temperature(rises)
+            db.set("calibrated_temperature", T)
             log.info("temperature %.3g: the median of %d uphill moves is accepted with probability 1/2", T, len(rises))
+        if auto:
             db.set("temperature", T)
         db.set("uphill_moves", rises)
         stats["temperature"] = T
         db.set("bh_stats", stats)
         db.commit()
-        cov = class_coverage(db.quench_classes())
+        cov = db.quench_coverage()
         if time.monotonic() - last_log > 5:
             last_log = time.monotonic()
             log.info("%d of at most %d chain steps done: %d minima (%d symmetry-distinct), lowest loss %.8f, "

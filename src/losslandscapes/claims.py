@@ -8,7 +8,7 @@ every rule is seen to reproduce the paper's own reading of its tables. Each verd
 - value claims on the global minimum compare the values of independent draws of the training set
   (paired by draw: the error levels of one draw share their items) by the 95 % t-interval of the
   mean difference;
-- count claims compare the 95 % intervals of Chao1, the estimated number of symmetry classes;
+- count claims compare the 95 % intervals of Chao2, the estimated number of symmetry classes;
 - spreads compare variances by the 95 % F-interval of their ratio, shares by the Wilson interval.
 
 A claim ``holds`` when its interval lies on the claimed side, is ``contradicted`` when it lies on
@@ -121,11 +121,11 @@ class Evidence:
         return mean_interval(va[:n] - vb[:n]), n
 
     def classes(self, exp: str) -> Interval:
-        """Estimated symmetry classes (Chao1 95 % interval); the paper's database size."""
+        """Estimated symmetry classes (Chao2 95 % interval); the paper's database size."""
         if self.point:
             v = self.get(exp, "min")
             return Interval(v, v)
-        return Interval(self.get(exp, "chao1_low"), self.get(exp, "chao1_high"))
+        return Interval(self.get(exp, "chao_low"), self.get(exp, "chao_high"))
 
     def ts(self, exp: str) -> tuple[float, float]:
         """(transition-state classes, coverage of that search); the paper's database size."""
@@ -149,7 +149,7 @@ def _more(ev: Evidence, more: str, fewer: str) -> tuple[str, str]:
 
 def _more_minima(cases: list[tuple[str, str]]):
     """Rule: in every case (experiment with more minima, experiment with fewer), the first has more
-    symmetry classes than the second (Chao1 intervals apart)."""
+    symmetry classes than the second (Chao2 intervals apart)."""
     def rule(ev: Evidence):
         parts = [_more(ev, more, fewer) for more, fewer in cases]
         return combine([v for v, _ in parts]), "; ".join(t for _, t in parts) + _how(ev)
@@ -157,7 +157,7 @@ def _more_minima(cases: list[tuple[str, str]]):
 
 
 def _how(ev: Evidence) -> str:
-    return " (database sizes)" if ev.point else " (Chao1, 95 %)"
+    return " (database sizes)" if ev.point else " (Chao2, 95 %)"
 
 
 def _more_with_error(ev: Evidence):

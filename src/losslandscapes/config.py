@@ -45,7 +45,8 @@ class Search:
     adapt_step: bool = True
     min_step_size: float = 0.05  # bounds of the adapted step (per parameter, uniform in +-step)
     max_step_size: float = 2.0
-    target_acceptance: float = 0.5
+    target_acceptance: float = 0.5  # of steps reaching another minimum (temperature auto follows it)
+    target_returns: float = 0.2  # of steps quenching back to the chain's minimum (the step size follows it)
     init_scale: float = 1.0
     memory: int = 80
     max_step: float = 0.5
@@ -55,7 +56,7 @@ class Search:
     max_iter: int = 20_000
     energy_tol: float = 1e-6
     distance_tol: float = 0.1
-    coverage: float | None = 0.9  # stop when the Good-Turing coverage of classes reaches this ...
+    coverage: float | None = 0.9  # stop when the coverage of classes (chains as units) reaches this ...
     min_quenches: int = 100  # ... after at least this many quenches reached a minimum
     max_seconds: float | None = None
 

@@ -267,7 +267,7 @@ def run(pot, db, c, search) -> dict:
         cov = class_coverage(db.ts_found_classes())
         if c.ts_coverage and cov.coverage >= c.ts_coverage:
             log.info("transition-state coverage %.3f reached the target %.3f (%d found, %d classes, Chao1 %.0f)",
-                     cov.coverage, c.ts_coverage, cov.n, cov.classes, cov.chao1)
+                     cov.coverage, c.ts_coverage, cov.n, cov.classes, cov.chao)
             break
         g = _Graph(db, dist, c.attempts_per_pair)
         low = np.argsort(g.loss, kind="stable")[: c.grow_lowest]

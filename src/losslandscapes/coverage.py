@@ -1,4 +1,4 @@
-"""How complete a sample of classes is (docs/methods.md §6): Good-Turing coverage and Chao1.
+"""How complete a sample of classes is (docs/methods.md §6): coverage and Chao estimates.
 
 A search's outcomes are labels (the symmetry class each quench reached). With n outcomes, S_obs
 distinct classes, f1 classes seen exactly once and f2 exactly twice:
@@ -8,8 +8,9 @@ distinct classes, f1 classes seen exactly once and f2 exactly twice:
   number of classes (Chao 2005; equal to S_obs + f1^2/(2 f2) up to O(1/f2) when f2 > 0), with the
   log-normal 95 % interval of Chao (1987), whose lower end is never below S_obs.
 
-Basin-hopping outcomes are correlated along a chain, so these are guides to completeness, not
-exact probabilities.
+Basin-hopping outcomes are correlated along a chain, so for them the chains, which are
+independent, are the sampling units (``chain_coverage``, incidence data); ``class_coverage`` is for
+independent outcomes (transition states found by independent attempts).
 """
 
 from __future__ import annotations
@@ -25,34 +26,63 @@ Z95 = 1.959963984540054  # two-sided 95 % normal quantile
 @dataclass(frozen=True)
 class Coverage:
     n: int  # outcomes counted
+    units: int  # independent sampling units: n for single outcomes, the chains for incidence data
     classes: int  # distinct classes observed (S_obs)
-    f1: int  # classes seen once
-    f2: int  # classes seen twice
-    coverage: float  # 1 - f1/n (nan when n = 0)
-    chao1: float  # estimated number of classes
-    chao1_low: float  # 95 % interval
-    chao1_high: float
+    f1: int  # classes seen once (incidence: found by exactly one unit)
+    f2: int  # classes seen twice (incidence: found by exactly two units)
+    coverage: float  # estimated probability that the next outcome is a known class (nan if undefined)
+    chao: float  # estimated number of classes (Chao1; Chao2 for incidence data)
+    chao_low: float  # 95 % interval
+    chao_high: float
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
+def _chao(S: int, f1: int, f2: int, a: float) -> tuple[float, float, float]:
+    """Bias-corrected Chao estimate S + a f1 (f1 - 1) / (2 (f2 + 1)) and its log-normal 95 %
+    interval (Chao 1987, 2005); ``a`` is 1 for Chao1 and (T - 1)/T for Chao2 over T units."""
+    f0 = a * f1 * (f1 - 1) / (2 * (f2 + 1))
+    if f0 <= 0:
+        return S, S, S
+    var = (a * f1 * (f1 - 1) / (2 * (f2 + 1)) + a ** 2 * f1 * (2 * f1 - 1) ** 2 / (4 * (f2 + 1) ** 2)
+           + a ** 2 * f1 ** 2 * f2 * (f1 - 1) ** 2 / (4 * (f2 + 1) ** 4))
+    c = math.exp(Z95 * math.sqrt(math.log(1 + var / f0 ** 2)))
+    return S + f0, S + f0 / c, S + f0 * c
+
+
 def class_coverage(labels) -> Coverage:
-    """Coverage and Chao1 of the outcomes ``labels[n]`` (any hashable labels; negatives are
-    failures and are not counted)."""
+    """Good-Turing coverage 1 - f1/n and Chao1 of independent outcomes ``labels[n]`` (any hashable
+    labels; negatives are failures and are not counted)."""
     labels = np.asarray(labels)
     labels = labels[labels >= 0] if labels.dtype.kind in "iu" else labels
     n = len(labels)
-    counts = np.unique(labels, return_counts=True)[1] if n else np.zeros(0, int)
-    S, f1, f2 = len(counts), int((counts == 1).sum()), int((counts == 2).sum())
     if n == 0:
-        return Coverage(0, 0, 0, 0, math.nan, math.nan, math.nan, math.nan)
-    f0 = f1 * (f1 - 1) / (2 * (f2 + 1))
-    chao1 = S + f0
-    low = high = chao1
-    if f0 > 0:  # Chao (2005), bias-corrected variance; log-normal interval of the unseen part
-        var = (f1 * (f1 - 1) / (2 * (f2 + 1)) + f1 * (2 * f1 - 1) ** 2 / (4 * (f2 + 1) ** 2)
-               + f1 ** 2 * f2 * (f1 - 1) ** 2 / (4 * (f2 + 1) ** 4))
-        c = math.exp(Z95 * math.sqrt(math.log(1 + var / f0 ** 2)))
-        low, high = S + f0 / c, S + f0 * c
-    return Coverage(n, S, f1, f2, 1 - f1 / n, chao1, low, high)
+        return Coverage(0, 0, 0, 0, 0, math.nan, math.nan, math.nan, math.nan)
+    counts = np.unique(labels, return_counts=True)[1]
+    S, f1, f2 = len(counts), int((counts == 1).sum()), int((counts == 2).sum())
+    return Coverage(n, n, S, f1, f2, 1 - f1 / n, *_chao(S, f1, f2, 1.0))
+
+
+def chain_coverage(labels, chains) -> Coverage:
+    """Coverage and Chao2 of the classes ``labels[n]`` found by basin-hopping chains
+    ``chains[n]``, with the chains as the sampling units (incidence data; Chao and Jost 2012,
+    Chao et al. 2014). Only the units need be independent: steps within a chain may be as correlated
+    as a Markov chain makes them. With T chains, U incidences (classes found, summed over chains),
+    Q1 and Q2 classes found by exactly one and two chains:
+    coverage = 1 - Q1/U (T - 1) Q1 / ((T - 1) Q1 + 2 Q2), undefined (nan) with fewer than 2 chains;
+    Chao2 = S_obs + (T - 1)/T Q1 (Q1 - 1) / (2 (Q2 + 1))."""
+    labels, chains = np.asarray(labels), np.asarray(chains)
+    ok = labels >= 0
+    labels, chains = labels[ok], chains[ok]
+    n, T = len(labels), len(np.unique(chains))
+    if n == 0:
+        return Coverage(0, 0, 0, 0, 0, math.nan, math.nan, math.nan, math.nan)
+    found = np.unique(np.stack([labels, chains]), axis=1)[0]  # one entry per (class, chain) found
+    counts = np.unique(found, return_counts=True)[1]  # chains that found each class
+    S, q1, q2, U = len(counts), int((counts == 1).sum()), int((counts == 2).sum()), len(found)
+    if T < 2:
+        cov = math.nan
+    else:
+        cov = 1 - q1 / U * ((T - 1) * q1 / ((T - 1) * q1 + 2 * q2)) if q1 else 1.0
+    return Coverage(n, T, S, q1, q2, cov, *_chao(S, q1, q2, (T - 1) / T))

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .coverage import Coverage, chain_coverage
+
 log = logging.getLogger(__name__)
 
 SCHEMA = """
@@ -222,10 +224,10 @@ class Database:
         df = pd.read_sql_query("SELECT chain, step, minimum, accepted FROM quenches ORDER BY id", self.con)
         return df.astype({"chain": "int64", "step": "int64", "minimum": "int64", "accepted": "bool"})
 
-    def quench_classes(self) -> np.ndarray:
-        """Symmetry class of every quench that reached a minimum, in merge order."""
-        rows = self.con.execute("SELECT minimum FROM quenches WHERE minimum > 0 ORDER BY id").fetchall()
-        return np.array([self.minimum_class(m) for (m,) in rows], dtype=np.int64)
+    def quench_coverage(self) -> Coverage:
+        """``coverage.chain_coverage`` of the symmetry classes that the quenches reached."""
+        rows = self.con.execute("SELECT minimum, chain FROM quenches WHERE minimum > 0 ORDER BY id").fetchall()
+        return chain_coverage([self.minimum_class(m) for m, _ in rows], [c for _, c in rows])
 
     # -- export -----------------------------------------------------------------------------
     def minima_frame(self) -> pd.DataFrame:

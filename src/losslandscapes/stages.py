@@ -184,7 +184,6 @@ def independent_draws(exp: Experiment, dataset: dict, source: str | None, db_dir
 
     from . import basinhopping
     from .config import derive_seed
-    from .coverage import class_coverage
     from .metrics import minimum_metrics
     from .potentials import MLPLoss, resolve_device
     from .tables import gmin_values
@@ -201,7 +200,7 @@ def independent_draws(exp: Experiment, dataset: dict, source: str | None, db_dir
         db = _open_db(Path(db_dir) / f"draw{k}.sqlite", {"stage": "draw", "experiment": e.as_dict()}, e, pot)
         stats = basinhopping.run(pot, db, e.search, e.seed, dev)
         best = np.asarray(db.minima.x[int(np.argmin(db.minima.loss))])[None]  # [1, P] free layout
-        cov = class_coverage(db.quench_classes())
+        cov = db.quench_coverage()
         db.close()
         cpu = pot if dev.type == "cpu" else MLPLoss(e.sizes, X, y, e.lam, free_of(e), e.regularise_biases, resolve_device("cpu"))
         values = gmin_values(minimum_metrics(cpu, best, train, test, e.kind, auc))
@@ -311,7 +310,7 @@ def make_tables(tables: dict, inputs: dict, outdir: str) -> None:
                "6-26 minima, where almost every quench finds a plainly new one), so they stand beside our class counts",
                "`min_sym` and `ts_sym`; the plain counts `min`/`ts` of the tables are never compared. Means and sds over",
                "minima are over symmetry classes, one value each. Testing loss is the cross-entropy alone. In the tables,",
-               "`quenches`, `coverage` (Good-Turing) and `chao1` (estimated classes, 95 % interval) say how complete",
+               "`quenches`, `coverage` and `chao` (Chao2, estimated classes, 95 % interval; both with the chains as units) say how complete",
                "the sample behind each count is, `ts_coverage` the same for transition states, `connected` how many",
                "classes are joined to the global minimum and `funnel` the share of the others that lie in its funnel",
                "(barrier towards it smaller than the height above it).", ""]
@@ -350,7 +349,7 @@ def make_claims(inputs: dict, outdir: str) -> None:
             f"Of {len(df)} claims, {n[HOLDS]} hold, {n[CONTRADICTED]} are contradicted and {n[UNDECIDED]} are undecided on this",
             "run's landscapes. Values of the global minimum are compared over independent draws of the training set",
             "(95 % t-interval of the mean paired difference; a single draw decides nothing); counts by the 95 % intervals",
-            "of Chao1, the estimated number of symmetry classes (overlapping intervals decide nothing); transition-state",
+            "of Chao2, the estimated number of symmetry classes (overlapping intervals decide nothing); transition-state",
             "counts only where both searches reached a coverage of 0.9. `paper_verdict` applies the same rules to the",
             "published values as points. The rule of each claim is in docs/methods.md §9.", "",
             markdown(df)]
@@ -361,7 +360,7 @@ def make_figure(spec: dict, inputs: dict, output: str) -> None:
     """One figure: ``spec`` = {type: disconnectivity|boxplot, title, colour, experiments, and for
     graphs colour_scale: panel|shared, lowest: N (only the lowest N symmetry classes)}. Panel
     titles give how many classes are connected and how complete each sample is (quenches n,
-    coverage, Chao1)."""
+    coverage, Chao2)."""
     from . import figures
     from .tables import class_rows, quench_coverage, sample_text
 

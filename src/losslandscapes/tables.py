@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .coverage import class_coverage
+from .coverage import chain_coverage
 from .disconnectivity import class_graph, funnel_share
 
 STAT_COLUMNS = ["train_auc", "incorrect_auc", "correct_auc", "test_auc"]
 GMIN_COLUMNS = ["train_gmin_auc", "train_gmin_loss", "test_gmin_auc", "test_gmin_loss"]
-COVERAGE_COLUMNS = ["quenches", "coverage", "chao1", "chao1_low", "chao1_high"]
+COVERAGE_COLUMNS = ["quenches", "coverage", "chao", "chao_low", "chao_high"]
 
 
 def reference_values() -> dict:
@@ -29,20 +29,15 @@ def class_rows(minima: pd.DataFrame) -> np.ndarray:
     return row_of.loc[np.unique(minima["sym_class"].to_numpy())].to_numpy()
 
 
-def quench_classes(minima: pd.DataFrame, quenches: pd.DataFrame) -> np.ndarray:
-    """Symmetry class of every quench that reached a minimum, in merge order."""
-    reached = quenches["minimum"].to_numpy()
-    return minima["sym_class"].to_numpy()[reached[reached > 0] - 1]
-
-
 def quench_coverage(minima: pd.DataFrame, quenches: pd.DataFrame | None) -> dict:
-    """Coverage columns: quenches that reached a minimum, Good-Turing coverage and Chao1 (with its
-    95 % interval) of the symmetry classes they reached (``coverage.class_coverage``)."""
+    """Coverage columns: quenches that reached a minimum, the coverage and Chao2 (with its 95 %
+    interval) of the symmetry classes they reached, chains as units (``coverage.chain_coverage``)."""
     if quenches is None:
         return dict.fromkeys(COVERAGE_COLUMNS, math.nan)
-    c = class_coverage(quench_classes(minima, quenches))
-    return {"quenches": c.n, "coverage": c.coverage, "chao1": c.chao1, "chao1_low": c.chao1_low,
-            "chao1_high": c.chao1_high}
+    reached = quenches[quenches["minimum"] > 0]
+    c = chain_coverage(minima["sym_class"].to_numpy()[reached["minimum"].to_numpy() - 1], reached["chain"].to_numpy())
+    return {"quenches": c.n, "coverage": c.coverage, "chao": c.chao, "chao_low": c.chao_low,
+            "chao_high": c.chao_high}
 
 
 def chain_columns(minima: pd.DataFrame, quenches: pd.DataFrame | None) -> dict:
@@ -70,7 +65,7 @@ def sample_text(c: dict) -> str:
     """``quench_coverage`` columns in words, for titles."""
     if not c["quenches"] or not math.isfinite(c["coverage"]):
         return "no quench record"
-    return f"basin-hopping: n={c['quenches']}, coverage {c['coverage']:.2f}, Chao1 {c['chao1']:.0f}"
+    return f"basin-hopping: n={c['quenches']}, coverage {c['coverage']:.2f}, Chao2 {c['chao']:.0f}"
 
 
 def landscape_row(exp: dict, minima: pd.DataFrame, ts: pd.DataFrame, metrics: pd.DataFrame,
