@@ -3,7 +3,7 @@
 import os
 import sys
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -14,16 +14,26 @@ shell.prefix(
     f"set -euo pipefail; export PYTHONPATH='{SRC}'${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
 )
 
-from losslandscapes.config import resolve  # noqa: E402
+from losslandscapes.config import resolve, with_user_files  # noqa: E402
+
+SCHEMA = os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")
 
 
 configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
-CFG = resolve(
-    config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")
+# a user's --configfile adds to the paper's configuration (experiments by id, data sets, tables
+# and figures by name) instead of replacing its lists, as Snakemake's own merge would
+config.clear()
+config.update(
+    with_user_files(
+        os.path.join(workflow.basedir, "config.yaml"),
+        workflow.overwrite_configfiles,
+        workflow.config_settings.config,
+        SCHEMA,
+    )
 )
+CFG = resolve(config, SCHEMA)
 
 
 include: "workflow/rules/common.smk"

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from losslandscapes.artefacts import ArtefactError, read_parquet, write_parquet
-from losslandscapes.config import ConfigError, load_yaml, resolve
+from losslandscapes.config import ConfigError, load_yaml, merge_user, resolve, with_user_files
 from losslandscapes.database import Database, DatabaseError
 from losslandscapes.experiments import build
 from losslandscapes.symmetry import NoSymmetry
@@ -80,6 +80,48 @@ def test_bad_config_names_the_key(name):
     with pytest.raises(ConfigError) as err:
         resolve(raw, SCHEMA)
     assert key in str(err.value), str(err.value)
+
+
+def test_a_user_file_adds_experiments_by_id_and_data_sets_by_name(caplog):
+    user = {"datasets": {"XOR": {"kind": "table", "path": "x.csv", "features": ["a"], "label": "y", "classes": 2}},
+            "experiments": [{"id": "mine", "data": "XOR", "hidden": [3], "n_train": 10},
+                            {"id": "D1-e10", "data": "D1", "error": 20, "hidden": [10], "n_train": 1000}],
+            "search": {"chains": 4}}
+    merged = merge_user(copy.deepcopy(BASE), user, "my.yaml")
+    ids = [e["id"] for e in merged["experiments"]]
+    assert ids == [e["id"] for e in BASE["experiments"]] + ["mine"]  # D1-e10 replaced in place
+    assert merged["experiments"][exp_index(merged, "D1-e10")]["error"] == 20
+    assert "my.yaml: experiment D1-e10 replaces" in caplog.text
+    assert set(merged["datasets"]) == set(BASE["datasets"]) | {"XOR"}
+    assert merged["search"] == {**BASE["search"], "chains": 4} and merged["presets"] == BASE["presets"]
+    assert merged["_user_ids"] == ["mine", "D1-e10"] and merged["_origin"]["mine"] == "my.yaml"
+
+
+def test_the_example_runs_its_own_experiments_with_a_table_and_figures(monkeypatch):
+    monkeypatch.chdir(ROOT)  # the example's data path is relative to the checkout
+    example = ROOT / "examples/xor.yaml"
+    cfg = resolve(with_user_files(ROOT / "config.yaml", [example], schema_path=SCHEMA), SCHEMA)
+    assert cfg.ids() == ["xor-net", "xor-net-e20"] and cfg.preset == "standard"
+    assert cfg.experiment("xor-net").search.steps == 50  # the preset still applies
+    assert cfg.present(cfg.tables) == {"yours": {"title": "Your experiments", "kind": "landscape",
+                                                 "experiments": ["xor-net", "xor-net-e20"]}}
+    assert set(cfg.present(cfg.figures)) == {"yours_disconnectivity", "yours_auc"} and not cfg.paper_run
+    both = resolve(with_user_files(ROOT / "config.yaml", [example], {"paper_experiments": True}, SCHEMA), SCHEMA)
+    assert both.ids() == resolve(copy.deepcopy(BASE), SCHEMA).ids() + ["xor-net", "xor-net-e20"] and both.paper_run
+    assert resolve(with_user_files(ROOT / "config.yaml", [ROOT / "config.yaml"]), SCHEMA).ids() == both.ids()[:-2]
+
+
+@pytest.mark.parametrize("text, key", [("experiments: [{id: x, data: D1, hidden: [0], n_train: 10}]", "experiments.0.hidden"),
+                                       ("experiments: [{id: x, data: D7, hidden: [3], n_train: 10}]", "experiment x.data"),
+                                       ("serach: {chains: 2}", "serach"),
+                                       ("search: {chains: many}", "search.chains"),
+                                       ("experiments: [{id: x, data: D1, hidden: [3], n_train: 10}", "cannot read it as YAML")])
+def test_bad_input_in_a_user_file_names_the_file_and_key(tmp_path, text, key):
+    f = tmp_path / "my.yaml"
+    f.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        resolve(with_user_files(ROOT / "config.yaml", [f], schema_path=SCHEMA), SCHEMA)
+    assert str(err.value).startswith(str(f)) and key in str(err.value), str(err.value)
 
 
 def test_duplicate_experiment_ids():

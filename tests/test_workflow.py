@@ -118,6 +118,19 @@ def test_smoke_preset_on_a_real_slurm_cluster(smoke_runs, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_user_config_file_runs_its_own_experiments_to_a_table_and_figures(tmp_path):
+    d = checkout(tmp_path, "user")
+    run_snakemake(d, "--cores", "2", "--configfile", "examples/xor.yaml", "--config", "preset=smoke")
+    res = d / "results"
+    table = pd.read_parquet(res / "tables/yours.parquet")
+    assert table["experiment"].tolist() == ["xor-net", "xor-net-e20"] and (table["min"] >= 1).all()
+    for fig in ("yours_disconnectivity", "yours_auc"):
+        assert (res / f"figures/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in (res / "landscapes").iterdir()) == ["xor-net", "xor-net-e20"]  # no paper experiment
+    assert not (res / "tables/claims.md").exists()  # nor the paper's claims
+
+
+@pytest.mark.slow
 def test_killed_landscape_job_resumes_without_loss(tmp_path):
     """SIGKILL a basin-hopping job mid-run; the rerun keeps every committed minimum and completes."""
     import signal

