@@ -8,7 +8,8 @@ and the steepest-descent path dx/dt = -g(x) from each, integrated accurately by 
 solver (scipy's LSODA, relative tolerance 1e-8, absolute 1e-10) until the RMS gradient falls
 below 1e-9 (no step method of the package's, so the check does not share their failure mode);
 each end is assigned to the nearest stored minimum after symmetry alignment. A transition state
-disagrees when those two classes differ from its stored ones. Writes
+disagrees when those two classes differ from its stored ones, or an end lies farther than the
+database's identity tolerances (distance 0.1, loss 1e-6) from every stored minimum. Writes
 ``benchmarks/results/pushoff_check[_NAME].json``.
 
     [PYTHONPATH=/path/to/other/src] python benchmarks/pushoff_check.py [pairs] [NAME]
@@ -43,7 +44,13 @@ pot = build_potential(exp, str(ROOT / "results/experiments/D1-e0/train.parquet")
 db = Database(Path(tempfile.mkdtemp()) / "db.sqlite", {"check": 1}, NetworkSymmetry(exp.sizes), 1e-6, 0.1)
 basinhopping.run(pot, db, replace(exp.search, chains=16, steps=6), exp.seed, torch.device("cpu"))
 c0 = time.process_time()
-stats = connect.run(pot, db, replace(exp.connect, max_pairs=pairs, grow_pairs=0), exp.search)
+import os  # noqa: E402
+
+from dataclasses import fields  # noqa: E402
+
+KNOBS = [k for k in ("path_tol", "descent_step", "newton_radius") if k in {f.name for f in fields(exp.connect)}]
+over = {k: float(os.environ[k.upper()]) for k in KNOBS if k.upper() in os.environ}
+stats = connect.run(pot, db, replace(exp.connect, max_pairs=pairs, grow_pairs=0, **over), exp.search)
 cpu = time.process_time() - c0
 
 X, y, lam = pot.X.numpy(), pot.y.numpy(), pot.lam
@@ -87,8 +94,11 @@ for r in db.ts_frame().itertuples():
     rows.append({"ts": int(r.id), "n_negative_fd": int((evals < -1e-7).sum()), "stored_classes": stored,
                  "descent_classes": sorted(e[0] for e in ends), "descent_distance": [e[1] for e in ends],
                  "descent_loss_minus_stored": [e[2] for e in ends],
-                 "agrees": stored == sorted(e[0] for e in ends)})
-data = {"command": "python benchmarks/pushoff_check.py " + " ".join(sys.argv[1:]), "package": str(Path(losslandscapes.__file__).parent),
+                 # an end farther than the database's identity tolerances from every stored minimum
+                 # reached a minimum the database does not hold: a disagreement too
+                 "agrees": stored == sorted(e[0] for e in ends) and all(e[1] < 0.1 and abs(e[2]) < 1e-6 for e in ends)})
+data = {"command": " ".join(f"{k.upper()}={v}" for k, v in over.items()) + " python benchmarks/pushoff_check.py " + " ".join(sys.argv[1:]),
+        "connect_settings": {k: getattr(replace(exp.connect, **over), k) for k in KNOBS}, "package": str(Path(losslandscapes.__file__).parent),
         "pair_attempts": stats["pair_attempts"], "transition_states": len(rows), "connect_cpu_seconds": cpu,
         "cpu_seconds_per_transition_state": cpu / max(len(rows), 1),
         "descents_not_converged": unfinished[0],
