@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from losslandscapes.artefacts import ArtefactError, read_parquet, write_parquet
-from losslandscapes.config import ConfigError, load_yaml, merge_user, resolve, with_user_files
+from losslandscapes.config import ConfigError, apply_preset, load_yaml, merge_user, resolve, with_user_files
 from losslandscapes.database import Database, DatabaseError
 from losslandscapes.experiments import build
 from losslandscapes.symmetry import NoSymmetry
@@ -109,6 +109,15 @@ def test_the_example_runs_its_own_experiments_with_a_table_and_figures(monkeypat
     both = resolve(with_user_files(ROOT / "config.yaml", [example], {"paper_experiments": True}, SCHEMA), SCHEMA)
     assert both.ids() == resolve(copy.deepcopy(BASE), SCHEMA).ids() + ["xor-net", "xor-net-e20"] and both.paper_run
     assert resolve(with_user_files(ROOT / "config.yaml", [ROOT / "config.yaml"]), SCHEMA).ids() == both.ids()[:-2]
+
+
+def test_user_figures_draw_disconnectivity_graphs_only_where_there_are_transition_states():
+    user = {"experiments": [{"id": "digits", "data": "MNIST", "hidden": [10], "n_train": 100},
+                            {"id": "cluster", "data": "D1", "hidden": [4], "n_train": 100}]}
+    cfg = apply_preset(merge_user(copy.deepcopy(BASE), user, "my.yaml"))
+    assert cfg["tables"]["yours"]["kind"] == "minima"  # MNIST has no transition states by default
+    assert cfg["figures"]["yours_disconnectivity"]["experiments"] == ["cluster"]
+    assert cfg["figures"]["yours_auc"]["experiments"] == ["digits", "cluster"]
 
 
 @pytest.mark.parametrize("text, key", [("experiments: [{id: x, data: D1, hidden: [0], n_train: 10}]", "experiments.0.hidden"),

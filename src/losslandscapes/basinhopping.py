@@ -70,15 +70,15 @@ def adapt(value: float, hit: bool, target: float) -> float:
 
 
 def new_stats() -> dict:
-    return {**quench.new_counters(), "revisits": 0, "accepted": 0, "proposed": 0, "returns": 0}
+    return {**quench.new_counters(), "revisits": 0, "accepted": 0, "proposed": 0}
 
 
 def run(pot, db, search, seed: int, device) -> dict:
     """``search.chains`` chains of at most ``search.steps`` steps each (step 0: a random start),
     until ``search.coverage`` is reached. ``temperature: auto`` is calibrated after the first cycle
-    that brings ``CALIBRATION_MOVES`` uphill moves (``calibrate_temperature``); every step is
-    accepted before that. Returns
-    counters, with ``coverage`` (``Coverage.as_dict``) and ``temperature``."""
+    that brings ``CALIBRATION_MOVES`` uphill moves (``calibrate_temperature``), only descents
+    being accepted before that, and then follows ``adapt``. Returns counters, with ``coverage``
+    (``Coverage.as_dict``) and ``temperature``."""
     P = pot.P
     auto = search.temperature == "auto"
     T = db.get("temperature") if auto else search.temperature
@@ -107,7 +107,7 @@ def run(pot, db, search, seed: int, device) -> dict:
             break
         if search.coverage and len(chains) == search.chains and min(ch.step for ch in chains.values()) >= 1 \
                 and cov.n >= search.min_quenches and cov.coverage >= search.coverage:
-            log.info("coverage %.3f reached the target %.3f after %d quenches (%d classes, Chao1 %.0f)",
+            log.info("coverage %.3f reached the target %.3f after %d quenches (%d classes, Chao2 %.0f)",
                      cov.coverage, search.coverage, cov.n, cov.classes, cov.chao)
             break
         if search.max_seconds and time.monotonic() - t0 > search.max_seconds:
@@ -136,7 +136,6 @@ def run(pot, db, search, seed: int, device) -> dict:
                 accept = mid >= 0 and (f <= ch.loss or (T is not None and u < np.exp(-(f - ch.loss) / T)))
                 stats["proposed"] += 1
                 stats["accepted"] += int(accept)
-                stats["returns"] += int(mid >= 0 and not moved)
                 db.add_quench(c, t, mid, accept)
                 step_size = ch.step_size
                 if search.adapt_step:  # returns to the same minimum at ``target_returns`` (larger steps: fewer)

@@ -276,8 +276,8 @@ def _user_defaults(cfg: dict) -> dict:
     if declared:
         return cfg
     exps = {e["id"]: e for e in cfg["experiments"] if e.get("id") in ids}
-    kinds = {(cfg.get("datasets") or {}).get(e.get("data"), {}).get("kind") for e in exps.values()}
-    with_ts = [i for i, e in exps.items() if e.get("transition_states", kinds != {"mnist"})]
+    kind = {i: ((cfg.get("datasets") or {}).get(e.get("data")) or {}).get("kind") for i, e in exps.items()}
+    with_ts = [i for i, e in exps.items() if e.get("transition_states", kind[i] != "mnist")]  # as resolve() sets it
     out = copy.deepcopy(cfg)
     out.setdefault("tables", {})["yours"] = {"title": "Your experiments", "experiments": list(ids),
                                              "kind": "landscape" if with_ts == list(ids) else "minima"}
