@@ -102,7 +102,7 @@ def test_the_example_runs_its_own_experiments_with_a_table_and_figures(monkeypat
     example = ROOT / "examples/xor.yaml"
     cfg = resolve(with_user_files(ROOT / "config.yaml", [example], schema_path=SCHEMA), SCHEMA)
     assert cfg.ids() == ["xor-net", "xor-net-e20"] and cfg.preset == "standard"
-    assert cfg.experiment("xor-net").search.steps == 50  # the preset still applies
+    assert cfg.experiment("xor-net").search.steps == 40  # the preset still applies
     assert cfg.present(cfg.tables) == {"yours": {"title": "Your experiments", "kind": "landscape",
                                                  "experiments": ["xor-net", "xor-net-e20"]}}
     assert set(cfg.present(cfg.figures)) == {"yours_disconnectivity", "yours_auc"} and not cfg.paper_run
