@@ -1,8 +1,9 @@
 """The landscape engine against its v0.1.0 baseline and pele, in one run (issue 16).
 
 Every measurement runs in its own process (``engine_worker.py``) with either the working tree's
-``src`` or a git worktree of the tag ``v0.1.0`` first on PYTHONPATH, on the same training data,
-budgets and seeds, each version with its own config defaults. Then every stored minimum and
+``src`` or a git worktree of the baseline first on PYTHONPATH (``BASELINE``: commit 9fd0245, main
+when issue 16 tagged it ``v0.1.0``; a fresh clone has the commit, not the tag), on the same
+training data, budgets and seeds, each version with its own config defaults. Then every stored minimum and
 transition state is checked with one reference (the torch backend of the working tree): RMS
 gradient and the index of the exact Hessian.
 
@@ -37,7 +38,8 @@ import torch
 from common import RESULTS, write
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE = Path("/tmp/losslandscapes-v0.1.0")
+BASELINE = "9fd0245"  # v0.1.0
+BASE = Path(f"/tmp/losslandscapes-{BASELINE}")
 QUICK = "--quick" in sys.argv
 # (chains, steps) of basin-hopping per landscape; connect pair attempts on D1-e0
 BUDGET = {"D1-e0": (16, 6), "D1-h10-k2": (16, 6), "D1-2HL-N1000": (16, 6), "MNIST-e0": (4, 1)}
@@ -61,7 +63,7 @@ def prepare():
     if not all((ROOT / t).exists() for t in targets):
         sh("snakemake", "--cores", "2", *targets, cwd=ROOT)
     if not BASE.exists():
-        sh("git", "worktree", "add", "--detach", str(BASE), "v0.1.0", cwd=ROOT)
+        sh("git", "worktree", "add", "--detach", str(BASE), BASELINE, cwd=ROOT)
     return {"baseline": BASE, "current": ROOT}
 
 

@@ -9,8 +9,10 @@ solver (scipy's LSODA, relative tolerance 1e-8, absolute 1e-10) until the RMS gr
 below 1e-9 (no step method of the package's, so the check does not share their failure mode);
 each end is assigned to the nearest stored minimum after symmetry alignment. A transition state
 disagrees when those two classes differ from its stored ones, or an end lies farther than the
-database's identity tolerances (distance 0.1, loss 1e-6) from every stored minimum. Writes
-``benchmarks/results/pushoff_check[_NAME].json``.
+database's identity tolerances (distance 0.1, loss 1e-6) from every stored minimum. The JSON's
+``work`` gives the exact Hessians, gradients and CPU-seconds of the connect run by what they were
+spent on: bands, refinements (with their push-offs) by outcome, merges, and per stored transition
+state. Writes ``benchmarks/results/pushoff_check[_NAME].json``.
 
     [PYTHONPATH=/path/to/other/src] python benchmarks/pushoff_check.py [pairs] [NAME]
 """
@@ -19,6 +21,7 @@ import json
 import sys
 import tempfile
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -43,6 +46,101 @@ exp = resolve(load_yaml(Path(losslandscapes.__file__).parents[2] / "config.yaml"
 pot = build_potential(exp, str(ROOT / "results/experiments/D1-e0/train.parquet"), torch.device("cpu"))
 db = Database(Path(tempfile.mkdtemp()) / "db.sqlite", {"check": 1}, NetworkSymmetry(exp.sizes), 1e-6, 0.1)
 basinhopping.run(pot, db, replace(exp.search, chains=16, steps=6), exp.seed, torch.device("cpu"))
+
+
+@contextmanager
+def counting(kernel, db):
+    """Exact Hessians, gradients (rows of ``value_grad`` and L-BFGS iterations) and CPU-seconds of
+    the connect run inside the block, split by what they were spent on: the bands, each
+    transition-state refinement with its two push-off quenches by outcome (``new`` or ``known``
+    transition state, ``unconverged`` refinement, ``pushoff_failed``), and the merge (spectra of
+    new minima). Needs one thread (the default), so that calls follow one another."""
+    n = {"hessians": 0, "gradients": 0}
+    orig = {k: getattr(type(kernel), k) for k in ("hessian", "value_grad", "lbfgs")}
+
+    def hessian(self, *a, **k):
+        n["hessians"] += 1
+        return orig["hessian"](self, *a, **k)
+
+    def value_grad(self, X, *a, **k):
+        n["gradients"] += len(X)
+        return orig["value_grad"](self, X, *a, **k)
+
+    def lbfgs(self, X0, *a, **k):
+        out = orig["lbfgs"](self, X0, *a, **k)
+        n["gradients"] += int(out[4].sum()) + len(X0)  # iterations, plus each row's first gradient
+        return out
+
+    def snap():
+        return {**n, "cpu_s": time.process_time()}
+
+    def diff(a, b):
+        return {k: b[k] - a[k] for k in a}
+
+    work = {"band": [], "unconverged": [], "pushoff_failed": [], "new": [], "known": [], "merge": []}
+    cost, added, stored = {}, [], []
+    saddle, band, merge, store, add_ts = connect._saddle, connect.relax_band, connect.merge, connect.quench.store, db.add_ts
+
+    def counted_saddle(pot, db, x0, c, search):
+        a = snap()
+        s = saddle(pot, db, x0, c, search)
+        (work["unconverged"].append(diff(a, snap())) if s is None else cost.__setitem__(id(s), diff(a, snap())))
+        return s
+
+    def counted_band(*a, **k):
+        t = snap()
+        out = band(*a, **k)
+        work["band"].append(diff(t, snap()))
+        return out
+
+    def counted_merge(db, pot, att, stats):
+        t, i, j = snap(), len(stored), len(added)
+        out = merge(db, pot, att, stats)
+        work["merge"].append(diff(t, snap()))
+        new = iter(added[j:])
+        for s, ids in zip(att.saddles, stored[i:]):
+            key = "pushoff_failed" if (ids < 0).any() else ("new" if next(new) else "known")
+            work[key].append(cost.pop(id(s)))
+        return out
+
+    def counted_store(*a, **k):
+        ids = store(*a, **k)
+        stored.append(ids)
+        return ids
+
+    def counted_add_ts(*a, **k):
+        i, is_new = add_ts(*a, **k)
+        added.append(is_new)
+        return i, is_new
+
+    for k, f in (("hessian", hessian), ("value_grad", value_grad), ("lbfgs", lbfgs)):
+        setattr(type(kernel), k, f)
+    connect._saddle, connect.relax_band, connect.merge, connect.quench.store = counted_saddle, counted_band, counted_merge, counted_store
+    db.add_ts = counted_add_ts
+    try:
+        yield work
+    finally:
+        for k, f in orig.items():
+            setattr(type(kernel), k, f)
+        connect._saddle, connect.relax_band, connect.merge, connect.quench.store = saddle, band, merge, store
+        del db.add_ts
+
+
+def summary(work: dict, cpu: float) -> dict:
+    """Per kind of work: how many, and their Hessians, gradients and CPU-seconds in total and per
+    item; ``other_cpu_s``: the connect run's CPU-seconds (``cpu``) outside them (graphs,
+    alignment, single-ended searches' starting modes)."""
+    if not work:
+        return {}
+    out = {}
+    for key, items in work.items():
+        tot = {k: float(sum(i[k] for i in items)) for k in ("hessians", "gradients", "cpu_s")}
+        out[key] = {"n": len(items), **tot, **{f"{k}_each": tot[k] / len(items) for k in tot if items}}
+    n_ts = out["new"]["n"] + out["known"]["n"]
+    out["per_stored_transition_state"] = {k: sum(out[w][k] for w in work) / max(n_ts, 1) for k in ("hessians", "gradients", "cpu_s")}
+    out["other_cpu_s"] = cpu - sum(out[w]["cpu_s"] for w in work)
+    return out
+
 c0 = time.process_time()
 import os  # noqa: E402
 
@@ -50,7 +148,9 @@ from dataclasses import fields  # noqa: E402
 
 KNOBS = [k for k in ("path_tol", "descent_step", "newton_radius") if k in {f.name for f in fields(exp.connect)}]
 over = {k: float(os.environ[k.upper()]) for k in KNOBS if k.upper() in os.environ}
-stats = connect.run(pot, db, replace(exp.connect, max_pairs=pairs, grow_pairs=0, **over), exp.search)
+COUNTABLE = all(hasattr(connect, k) for k in ("_saddle", "relax_band", "merge"))  # older trees: no counts
+with counting(pot.kernel, db) if COUNTABLE else nullcontext({}) as work:
+    stats = connect.run(pot, db, replace(exp.connect, max_pairs=pairs, grow_pairs=0, **over), exp.search)
 cpu = time.process_time() - c0
 
 X, y, lam = pot.X.numpy(), pot.y.numpy(), pot.lam
@@ -101,6 +201,6 @@ data = {"command": " ".join(f"{k.upper()}={v}" for k, v in over.items()) + " pyt
         "connect_settings": {k: getattr(replace(exp.connect, **over), k) for k in KNOBS}, "package": str(Path(losslandscapes.__file__).parent),
         "pair_attempts": stats["pair_attempts"], "transition_states": len(rows), "connect_cpu_seconds": cpu,
         "cpu_seconds_per_transition_state": cpu / max(len(rows), 1),
-        "descents_not_converged": unfinished[0],
+        "descents_not_converged": unfinished[0], "work": summary(work, cpu),
         "disagreements": int(sum(not r["agrees"] for r in rows)), "transition_states_checked": rows}
 write("pushoff_check" + (f"_{name}" if name else ""), data)

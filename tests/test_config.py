@@ -37,7 +37,20 @@ def setter(path, value):
     return f
 
 
+def deleter(path):
+    def f(raw):
+        d = raw
+        for k in path[:-1]:
+            d = d[k]
+        del d[path[-1]]
+    return f
+
+
 CASES = {
+    "missing search section": (deleter(["search"]), "search"),
+    "missing search key": (deleter(["search", "chains"]), "chains"),
+    "missing connect key": (deleter(["connect", "max_pairs"]), "max_pairs"),
+    "missing minimiser key": (deleter(["ljat3", "minimiser", "gtol"]), "gtol"),
     "unknown data set": (set_exp("data", "D9"), "data"),
     "L <= 0": (setter(["datasets", "D1", "L"], 0), "datasets.D1.L"),
     "odd n_starts": (setter(["ljat3", "n_starts"], 1001), "ljat3.n_starts"),
@@ -68,6 +81,16 @@ def test_default_config_resolves():
     assert len(cfg.experiments) == 26 and cfg.preset == "standard"  # 30 defined; D3 is in the connected preset
     assert {e.id for e in cfg.experiments if e.draws == 4} == {f"{d}-e{x}" for d in ("D1", "D2") for x in (0, 10, 50, 100)}
     assert {e.id for e in cfg.experiments if not e.transition_states} == {e.id for e in cfg.experiments if e.kind == "mnist"}
+
+
+@pytest.mark.parametrize("section", ["search", "connect", "ljat3", "seed", "device", "threads", "figures_levels", "preset"])
+def test_a_missing_section_is_named_not_filled_in(section):
+    """config.yaml is the one source of every default: without the schema too, a missing section
+    is an error that names it."""
+    raw = copy.deepcopy(BASE)
+    del raw[section]
+    with pytest.raises(ConfigError, match=rf"^{section}: missing"):
+        resolve(raw)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

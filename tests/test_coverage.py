@@ -9,12 +9,13 @@ import torch
 
 from losslandscapes import basinhopping
 from losslandscapes.claims import CLAIMS, Evidence, evaluate, mean_interval, paper_rows, variance_ratio_interval, wilson_interval
-from losslandscapes.config import Search
 from losslandscapes.coverage import chain_coverage, class_coverage
 from losslandscapes.database import Database
 from losslandscapes.potentials import MLPLoss
 from losslandscapes.symmetry import NetworkSymmetry
 from losslandscapes.tables import reference_values
+
+import settings  # tests/settings.py: config.yaml's search and connect
 
 
 def test_coverage_and_chao1_by_hand():
@@ -142,7 +143,7 @@ def test_basin_hopping_records_every_quench_and_stops_on_coverage(tmp_path):
     pot = MLPLoss((2, 2, 4), X, y, 1e-2)
     runs = {}
     for target, floor in ((None, 8), (0.5, 8), (0.5, 10**6)):
-        search = Search(chains=4, steps=12, quench_gtol=1e-5, tight_gtol=1e-9, coverage=target, min_quenches=floor)
+        search = settings.search(chains=4, steps=12, quench_gtol=1e-5, tight_gtol=1e-9, coverage=target, min_quenches=floor)
         db = Database(tmp_path / f"{target}-{floor}.sqlite", {"t": target}, NetworkSymmetry((2, 2, 4)), 1e-6, 0.1)
         stats = basinhopping.run(pot, db, search, seed=3, device=torch.device("cpu"))
         q = db.quenches_frame()
@@ -164,7 +165,7 @@ def test_auto_temperature_starts_at_the_median_uphill_move_over_ln2_and_steps_st
     X = rng.uniform(0, 3, (100, 2))
     y = ((X[:, 0] * X[:, 1]) % 1.3 > 0.6).astype(int) + 2 * (np.sin(3 * X[:, 0]) > 0)
     pot = MLPLoss((2, 8, 4), X, y, 1e-4)
-    search = Search(chains=8, steps=12, coverage=None, temperature="auto", min_step_size=0.5, max_step_size=1.2)
+    search = settings.search(chains=8, steps=12, coverage=None, temperature="auto", min_step_size=0.5, max_step_size=1.2)
     db = Database(tmp_path / "auto.sqlite", {"t": "auto"}, NetworkSymmetry((2, 8, 4)), 1e-6, 0.1)
     stats = basinhopping.run(pot, db, search, seed=3, device=torch.device("cpu"))
     rises = db.get("uphill_moves")

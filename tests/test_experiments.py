@@ -6,6 +6,8 @@ import pytest
 from losslandscapes import experiments, mnist
 from losslandscapes.experiments import locality_masks, mislabel, n_frozen
 
+import settings  # tests/settings.py: config.yaml as the base of small test configurations
+
 
 @pytest.mark.parametrize("error", [0, 10, 25, 50, 75, 100])
 def test_mislabel_exact_count_and_always_another_class(rng, error):
@@ -94,9 +96,9 @@ def test_bundled_mnist_and_stratified_split():
 def test_build_keeps_test_data_identical(rng):
     from losslandscapes.config import resolve
 
-    raw = {"preset": "p", "presets": {"p": {}}, "datasets": {"D1": {"kind": "ljat3", "L": 3.0}},
-           "ljat3": {"n_starts": 1000},
-           "experiments": [{"id": "x", "data": "D1", "error": 50, "hidden": [10], "n_train": 200, "lam": 1e-4}]}
+    raw = settings.raw_config(preset="p", presets={"p": {}}, tables={}, figures={}, datasets={"D1": {"kind": "ljat3", "L": 3.0}},
+                              ljat3={"n_starts": 1000},
+                              experiments=[{"id": "x", "data": "D1", "error": 50, "hidden": [10], "n_train": 200, "lam": 1e-4}])
     exp = resolve(raw).experiments[0]
     Xp, yp = rng.uniform(0, 3, (500, 2)), rng.integers(0, 4, 500)
     Xt, yt = rng.uniform(0, 3, (300, 2)), rng.integers(0, 4, 300)
@@ -113,8 +115,8 @@ def test_error_levels_share_one_training_set_with_nested_mislabelling(rng):
 
     exps = [{"id": f"x{e}", "data": "D1", "error": e, "hidden": [10], "n_train": 200, "lam": 1e-4, "draws": 2}
             for e in (0, 10, 50)]
-    raw = {"preset": "p", "presets": {"p": {}}, "datasets": {"D1": {"kind": "ljat3", "L": 3.0}},
-           "ljat3": {"n_starts": 1000}, "later_draws": {"search": {"steps": 3}}, "experiments": exps}
+    raw = settings.raw_config(preset="p", presets={"p": {}}, tables={}, figures={}, datasets={"D1": {"kind": "ljat3", "L": 3.0}},
+                              ljat3={"n_starts": 1000}, later_draws={"search": {"steps": 3}}, experiments=exps)
     cfg = resolve(raw)
     assert cfg.experiment("x10").draws == 2 and cfg.experiment("x10").draw_search.steps == 3
     source = (rng.uniform(0, 3, (500, 2)), rng.integers(0, 4, 500), rng.uniform(0, 3, (50, 2)), rng.integers(0, 4, 50))

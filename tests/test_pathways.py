@@ -5,15 +5,16 @@ import pytest
 import torch
 
 from losslandscapes import basinhopping, connect, neb, quench
-from losslandscapes.config import Connect, Search
 from losslandscapes.database import Database
 from losslandscapes.hessian import lowest_eigenpairs
 from losslandscapes.potentials import MLPLoss, MullerBrown, Potential
 from losslandscapes.symmetry import NetworkSymmetry, NoSymmetry
 
+import settings  # tests/settings.py: config.yaml's search and connect
+
 MB_SADDLES = np.array([[-0.822002, 0.624313], [0.212487, 0.292988]])
-MB_SEARCH = Search(memory=4, max_step=0.05, quench_gtol=1e-6, tight_gtol=1e-9)
-MB_CONNECT = Connect(images_per_unit=20, min_images=10, max_images=40, spring=100.0, neb_iter=500, neb_rms=1e-2,
+MB_SEARCH = settings.search(memory=4, max_step=0.05, quench_gtol=1e-6, tight_gtol=1e-9)
+MB_CONNECT = settings.connect(images_per_unit=20, min_images=10, max_images=40, spring=100.0, neb_iter=500, neb_rms=1e-2,
                      max_uphill_step=0.05, max_tangent_step=0.05, grow_pairs=5)
 
 
@@ -119,8 +120,8 @@ def small_landscape(tmp_path_factory):
     X = rng.uniform(0, 3, (80, 2))
     y = (X[:, 0] + X[:, 1] > 3).astype(int) + 2 * (X[:, 0] > 1.5)
     pot = MLPLoss((2, 3, 4), X, y, 1e-3)
-    search = Search(chains=4, steps=3, quench_gtol=1e-5, tight_gtol=1e-9, max_iter=20000)
-    c = Connect(max_pairs=6, grow_pairs=2)
+    search = settings.search(chains=4, steps=3, quench_gtol=1e-5, tight_gtol=1e-9, max_iter=20000)
+    c = settings.connect(max_pairs=6, grow_pairs=2)
     db = Database(tmp_path_factory.mktemp("nn") / "db.sqlite", {"t": 1}, NetworkSymmetry((2, 3, 4)), 1e-6, 0.1)
     basinhopping.run(pot, db, search, seed=1, device=torch.device("cpu"))
     connect.run(pot, db, c, search)
@@ -196,7 +197,7 @@ class SideBasin(Potential):
 def test_push_off_descent_follows_the_path_into_a_narrow_side_basin(tmp_path):
     pot = SideBasin()
     db = Database(tmp_path / "side.sqlite", {"test": "side"}, NoSymmetry(), 1e-9, 1e-3)
-    search = Search(memory=10, max_step=0.5, quench_gtol=1e-6, tight_gtol=1e-10)
+    search = settings.search(memory=10, max_step=0.5, quench_gtol=1e-6, tight_gtol=1e-10)
     start = torch.tensor([[0.01, 0.0]], dtype=torch.float64)  # the push-off along +x from the TS at 0
     # Newton-like steps (a fresh Hessian each) straight from the push-off (what push-offs did
     # before) jump the ridge ...
@@ -207,7 +208,7 @@ def test_push_off_descent_follows_the_path_into_a_narrow_side_basin(tmp_path):
     assert newton.x[0] > 0.5
     # ... the path-following descent does not
     ids = quench.settle(db, pot, start, search, -1, basinhopping.new_stats(),
-                        descent=quench.descent_settings(search, Connect()))
+                        descent=quench.descent_settings(search, settings.connect()))
     assert ids[0] >= 1 and abs(db.minima.x[ids[0] - 1][0] - 0.06) < 1e-6
 
 
@@ -228,14 +229,14 @@ def test_results_do_not_depend_on_the_number_of_threads(tmp_path):
     X = rng.uniform(0, 3, (80, 2))
     y = (X[:, 0] + X[:, 1] > 3).astype(int) + 2 * (X[:, 0] > 1.5)
     pot = MLPLoss((2, 3, 4), X, y, 1e-3)
-    search = Search(chains=4, steps=3, quench_gtol=1e-5, tight_gtol=1e-9)
+    search = settings.search(chains=4, steps=3, quench_gtol=1e-5, tight_gtol=1e-9)
     frames = []
     for threads in (1, 2):
         workers.set_threads(threads)
         try:
             db = Database(tmp_path / f"t{threads}.sqlite", {"t": 1}, NetworkSymmetry((2, 3, 4)), 1e-6, 0.1)
             basinhopping.run(pot, db, search, seed=1, device=torch.device("cpu"))
-            connect.run(pot, db, Connect(max_pairs=8, grow_pairs=4), search)
+            connect.run(pot, db, settings.connect(max_pairs=8, grow_pairs=4), search)
             frames.append((db.minima_frame(), db.ts_frame()))
         finally:
             workers.set_threads(1)
@@ -281,7 +282,7 @@ def test_quench_above_the_exact_limit_verifies_new_minima_inside_its_tasks(tmp_p
     pot = MLPLoss(sizes, X, y, 2.0, None, True, backend="numba")
     assert pot.P > EXACT_LIMIT
     db = Database(tmp_path / "big.sqlite", {"test": "big"}, NetworkSymmetry(sizes, pot.free), 1e-6, 1e-3)
-    search = Search(memory=10, max_step=0.5, quench_gtol=1e-5, tight_gtol=1e-9)
+    search = settings.search(memory=10, max_step=0.5, quench_gtol=1e-5, tight_gtol=1e-9)
     x0 = torch.tensor(rng.normal(scale=0.05, size=(2, pot.P)))
     out = quench.quench(db, pot, x0, search)
     for q in out:

@@ -115,7 +115,7 @@ def test_cpu_kernel_equals_torch(rng, sizes, k):
     assert torch.allclose(cpu.hvp(x[1], v), ref.hvp(x[1], v), rtol=0, atol=1e-12)
 
 
-def test_sparse_inputs_kernel_equals_torch(rng):
+def test_compact_inputs_kernel_equals_torch(rng):
     """Inputs that are mostly zero (as MNIST pixels, some never non-zero) take the kernel's compact
     first layer (BLAS over the used inputs), on three blocks, the last one partial."""
     X = rng.uniform(0, 255, (300, 30)) * (rng.uniform(size=(300, 30)) < 0.2)

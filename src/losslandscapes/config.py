@@ -28,69 +28,73 @@ class ConfigError(ValueError):
     """A bad configuration value; the message names the key."""
 
 
+# The settings below have no defaults here: config.yaml is where each one is set (and explained),
+# and a configuration that lacks one fails naming it (``_dataclass_from``).
 @dataclass(frozen=True)
 class Minimiser:
-    memory: int = 4
-    max_step: float = 0.2
-    max_rise: float = 1e-10
-    dguess: float = 0.1
-    gtol: float = 1e-10
-    max_iter: int = 100_000
+    """The GMIN-style L-BFGS that labels LJAT3 starts (``ljat3.minimiser``)."""
+
+    memory: int
+    max_step: float
+    max_rise: float
+    dguess: float
+    gtol: float
+    max_iter: int
 
 
 @dataclass(frozen=True)
 class Search:
     """Basin-hopping budget and tolerances for one experiment."""
 
-    chains: int = 16
-    steps: int = 20
-    temperature: float | str = "auto"  # Metropolis temperature (loss units), or auto (basinhopping.calibrate_temperature)
-    step_size: float = 1.0
-    adapt_step: bool = True
-    min_step_size: float = 0.05  # bounds of the adapted step (per parameter, uniform in +-step)
-    max_step_size: float = 2.0
-    target_acceptance: float = 0.5  # of steps reaching another minimum (temperature auto follows it)
-    target_returns: float = 0.2  # of steps quenching back to the chain's minimum (the step size follows it)
-    init_scale: float = 1.0
-    memory: int = 80
-    max_step: float = 0.5
-    precondition: bool = True  # L-BFGS metric from the inputs for first-layer weights (potentials.input_metric)
-    quench_gtol: float = 1e-5
-    tight_gtol: float = 1e-9
-    max_iter: int = 20_000
-    energy_tol: float = 1e-6
-    distance_tol: float = 0.1
-    coverage: float | None = 0.9  # stop when the coverage of classes (chains as units) reaches this ...
-    min_quenches: int = 100  # ... after at least this many quenches reached a minimum
-    max_seconds: float | None = None
+    chains: int
+    steps: int
+    temperature: float | str  # Metropolis temperature (loss units), or auto (basinhopping.calibrate_temperature)
+    step_size: float
+    adapt_step: bool
+    min_step_size: float  # bounds of the adapted step (per parameter, uniform in +-step)
+    max_step_size: float
+    target_acceptance: float  # of steps reaching another minimum (temperature auto follows it)
+    target_returns: float  # of steps quenching back to the chain's minimum (the step size follows it)
+    init_scale: float
+    memory: int
+    max_step: float
+    precondition: bool  # L-BFGS metric from the inputs for first-layer weights (potentials.input_metric)
+    quench_gtol: float
+    tight_gtol: float
+    max_iter: int
+    energy_tol: float
+    distance_tol: float
+    coverage: float | None  # stop when the coverage of classes (chains as units) reaches this ...
+    min_quenches: int  # ... after at least this many quenches reached a minimum
+    max_seconds: float | None
 
 
 @dataclass(frozen=True)
 class Connect:
     """Pathway search (DNEB + hybrid eigenvector-following + Dijkstra) budget and tolerances."""
 
-    max_pairs: int = 200
-    attempts_per_pair: int = 2
-    target_cycles: int = 8  # Dijkstra cycles that may aim at one class before it gets single-ended searches
-    grow_pairs: int = 50
-    grow_lowest: int = 20
-    ts_coverage: float | None = 0.95  # the grow phase stops when the coverage of TS classes reaches this
-    connect_lowest: int | None = None  # connect only the lowest this many classes (null: all)
-    images_per_unit: float = 10.0
-    min_images: int = 8
-    max_images: int = 20
-    spring: float = 1.0
-    neb_iter: int = 25
-    neb_rms: float = 1e-5
-    ts_gtol: float = 1e-8
-    hef_iter: int = 150
-    tangent_steps: int = 10
-    max_uphill_step: float = 0.3
-    max_tangent_step: float = 0.1
-    push_off: float = 0.01
-    descent_step: float = 0.01
-    past_peak: float = 0.5
-    max_seconds: float | None = None
+    max_pairs: int
+    attempts_per_pair: int
+    target_cycles: int  # Dijkstra cycles that may aim at one class before it gets single-ended searches
+    grow_pairs: int
+    grow_lowest: int
+    ts_coverage: float | None  # the grow phase stops when the coverage of TS classes reaches this
+    connect_lowest: int | None  # connect only the lowest this many classes (null: all)
+    images_per_unit: float
+    min_images: int
+    max_images: int
+    spring: float
+    neb_iter: int
+    neb_rms: float
+    ts_gtol: float
+    hef_iter: int
+    tangent_steps: int
+    max_uphill_step: float
+    max_tangent_step: float
+    push_off: float
+    descent_step: float
+    past_peak: float
+    max_seconds: float | None
 
 
 @dataclass(frozen=True)
@@ -200,7 +204,17 @@ def _dataclass_from(cls, values: dict, where: str):
     unknown = sorted(set(values) - names)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(names)}")
+    missing = sorted(names - set(values))
+    if missing:
+        raise ConfigError(f"{where}: missing key(s) {missing} (the repository's config.yaml sets every one)")
     return cls(**values)
+
+
+def _need(cfg: dict, key: str):
+    """``cfg[key]``, or a ``ConfigError`` naming the missing section."""
+    if key not in cfg or cfg[key] is None:
+        raise ConfigError(f"{key}: missing (the repository's config.yaml sets it; a file of your own adds to it)")
+    return cfg[key]
 
 
 def load_yaml(path: str | Path) -> dict:
@@ -292,7 +306,7 @@ def _user_defaults(cfg: dict) -> dict:
 def apply_preset(raw: dict) -> dict:
     """Merge ``presets[preset]`` over the rest of the mapping; drop the presets table."""
     presets = raw.get("presets", {}) or {}
-    name = raw.get("preset", "standard")
+    name = _need(raw, "preset")
     if name not in presets:
         raise ConfigError(f"preset: unknown preset {name!r}; defined presets: {sorted(presets)}")
     base = {k: v for k, v in (_user_defaults(raw) if raw.get("_user_ids") else raw).items() if k != "presets"}
@@ -367,20 +381,20 @@ def resolve(raw: dict, schema_path: str | Path | None = None) -> Config:
     cfg = apply_preset(raw)
     if schema_path is not None:
         schema_errors(cfg, schema_path)
-    seed = cfg.get("seed", 0)
+    seed = _need(cfg, "seed")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed: expected a non-negative integer, got {seed!r}")
-    device = cfg.get("device", "auto")
+    device = _need(cfg, "device")
     if device not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"device: expected auto, cpu or cuda, got {device!r}")
     datasets = cfg.get("datasets") or {}
-    ljat3 = cfg.get("ljat3") or {}
-    n_starts = ljat3.get("n_starts", 200_000)
+    ljat3 = _need(cfg, "ljat3")
+    n_starts = ljat3.get("n_starts")
     if not isinstance(n_starts, int) or n_starts < 2 or n_starts % 2:
         raise ConfigError(f"ljat3.n_starts: expected an even integer >= 2, got {n_starts!r}")
-    if ljat3.get("labelling", "lbfgs") not in ("lbfgs", "gradient_flow"):
+    if ljat3.get("labelling") not in ("lbfgs", "gradient_flow"):
         raise ConfigError(f"ljat3.labelling: expected lbfgs or gradient_flow, got {ljat3.get('labelling')!r}")
-    _dataclass_from(Minimiser, ljat3.get("minimiser", {}) or {}, "ljat3.minimiser")
+    _dataclass_from(Minimiser, ljat3.get("minimiser") or {}, "ljat3.minimiser")
     for name, ds in datasets.items():
         if ds.get("kind") == "ljat3" and not (isinstance(ds.get("L"), (int, float)) and ds["L"] > 0):
             raise ConfigError(f"datasets.{name}.L: expected a number > 0, got {ds.get('L')!r}")
@@ -393,9 +407,10 @@ def resolve(raw: dict, schema_path: str | Path | None = None) -> Config:
     exps_raw = cfg.get("experiments") or []
     if not exps_raw:
         raise ConfigError("experiments: the list is empty; define at least one experiment")
-    search_default = cfg.get("search") or {}
+    search_default, connect_default = _need(cfg, "search"), _need(cfg, "connect")
+    _dataclass_from(Search, search_default, "search")  # complete before any experiment adds to it
+    _dataclass_from(Connect, connect_default, "connect")
     later_draws = (cfg.get("later_draws") or {}).get("search") or {}
-    connect_default = cfg.get("connect") or {}
     seen: set[str] = set()
     exps = []
     for i, e in enumerate(exps_raw):
@@ -462,10 +477,10 @@ def resolve(raw: dict, schema_path: str | Path | None = None) -> Config:
             )
         )
     return Config(
-        preset=cfg["preset"], seed=seed, device=device, threads=int(cfg.get("threads", 1)),
+        preset=cfg["preset"], seed=seed, device=device, threads=int(_need(cfg, "threads")),
         datasets=datasets, ljat3=ljat3, experiments=tuple(exps),
         auc=cfg.get("auc") or {}, tables=_specs(cfg, "tables", seen), figures=_specs(cfg, "figures", seen),
-        levels=int(cfg.get("figures_levels", 25)), user_ids=tuple(cfg.get("_user_ids", ())),
+        levels=int(_need(cfg, "figures_levels")), user_ids=tuple(cfg.get("_user_ids", ())),
     )
 
 

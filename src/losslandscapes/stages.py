@@ -34,8 +34,9 @@ def experiment_from_dict(d: dict) -> Experiment:
     d = dict(d)
     d["hidden"] = tuple(d["hidden"])
     d["features"] = tuple(d["features"])
-    d["search"] = Search(**d.get("search", {}))  # a stage that does not use a section is not given it
-    d["connect"] = Connect(**d.get("connect", {}))
+    # a stage that does not use a section is not given it (it stays None)
+    d["search"] = Search(**d["search"]) if d.get("search") else None
+    d["connect"] = Connect(**d["connect"]) if d.get("connect") else None
     if d.get("draw_search"):
         d["draw_search"] = Search(**d["draw_search"])
     return Experiment(**d)

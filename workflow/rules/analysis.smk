@@ -9,6 +9,7 @@ rule metrics:
         f"{RES}/logs/metrics/{{exp}}.log",
     benchmark:
         f"{RES}/benchmarks/metrics/{{exp}}.tsv"
+    priority: critical_first
     conda:
         ENV
     threads: CFG.threads

@@ -5,6 +5,7 @@ rule ljat3_dataset:
         f"{RES}/logs/ljat3/{{dataset}}.log",
     benchmark:
         f"{RES}/benchmarks/ljat3/{{dataset}}.tsv"
+    priority: 3
     conda:
         ENV
     threads: CFG.threads
@@ -34,6 +35,7 @@ rule experiment_data:
         f"{RES}/logs/experiments/{{exp}}.log",
     benchmark:
         f"{RES}/benchmarks/experiments/{{exp}}.tsv"
+    priority: critical_first
     conda:
         ENV
     resources:

@@ -8,6 +8,7 @@ rule basinhopping:
         f"{RES}/logs/basinhopping/{{exp}}.log",
     benchmark:
         f"{RES}/benchmarks/basinhopping/{{exp}}.tsv"
+    priority: critical_first
     conda:
         ENV
     threads: CFG.threads
@@ -39,6 +40,7 @@ rule pathways:
         f"{RES}/logs/pathways/{{exp}}.log",
     benchmark:
         f"{RES}/benchmarks/pathways/{{exp}}.tsv"
+    priority: critical_first
     conda:
         ENV
     threads: CFG.threads
@@ -68,6 +70,7 @@ rule draws:
         f"{RES}/logs/draws/{{exp}}.log",
     benchmark:
         f"{RES}/benchmarks/draws/{{exp}}.tsv"
+    priority: critical_first
     conda:
         ENV
     threads: CFG.threads
