@@ -115,16 +115,13 @@ def test_cpu_kernel_equals_torch(rng, sizes, k):
     assert torch.allclose(cpu.hvp(x[1], v), ref.hvp(x[1], v), rtol=0, atol=1e-12)
 
 
-def test_compact_inputs_kernel_equals_torch(rng):
-    """Inputs that are mostly zero (as MNIST pixels, some never non-zero) take the kernel's compact
-    first layer (BLAS over the used inputs), on three blocks, the last one partial."""
+def test_sparse_inputs_kernel_equals_torch(rng):
+    """Inputs that are mostly zero (as MNIST pixels) take the kernel's sparse first layer."""
     X = rng.uniform(0, 255, (300, 30)) * (rng.uniform(size=(300, 30)) < 0.2)
-    X[:, [3, 17]] = 0.0
     y = rng.integers(0, 3, 300)
     ref = MLPLoss((30, 5, 3), X, y, 0.1, backend="torch")
     cpu = MLPLoss((30, 5, 3), X, y, 0.1, backend="numba")
-    cols, XB = cpu.kernel.args[2:4]
-    assert np.array_equal(cols, np.setdiff1d(np.arange(30), [3, 17])) and XB.shape == (3, 28, kernels.BLOCK)
+    assert len(cpu.kernel.args[2]) == 301  # row pointers: the sparse path
     x = torch.tensor(rng.normal(size=(3, ref.P)) * 0.01)
     for a, b in zip(cpu.value_and_grad(x), ref.value_and_grad(x)):
         assert torch.allclose(a, b, rtol=0, atol=1e-12)

@@ -20,7 +20,7 @@ from numba import njit
 from . import workers
 
 BLOCK = 128  # samples per block
-_NO_INT, _NO_XB = np.empty(0, np.int64), np.empty((0, 0, 0))  # "no compact first layer" (``compact_inputs``)
+_NO_INT, _NO_FLOAT = np.empty(0, np.int64), np.empty(0)  # "dense inputs" for the sparse-input arguments
 FASTMATH = {"nsz"}  # no reassociation, no contraction into FMA: the same bits from every compile
 # IEEE results for a zero divisor instead of a raised ZeroDivisionError (no divisor here can be
 # zero): without the check LLVM vectorises the loops that divide (tanh, softmax); the same bits
@@ -97,24 +97,26 @@ def _dot(a, b, nb):
 
 
 @njit(cache=True, error_model=ERRORS, fastmath=FASTMATH)
-def _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, cols, XB):
+def _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, sp_ptr, sp_idx, sp_val):
     """Activations of samples n0:n0+nb into ``act`` (rows aoff[l]:aoff[l+1] hold layer l, the
     last layer holds softmax probabilities); ``tmp`` [4, >= nb] and ``sb`` [>= nb] are scratch.
-    With a compact first layer (``cols`` not empty: ``compact_inputs``; ``n0`` a multiple of
-    ``BLOCK``) the input rows of ``act`` are left unset. Returns the block's summed
+    With sparse inputs (``sp_ptr`` not empty: ``sparse_inputs``) the input rows of ``act`` are left
+    unset and the first layer runs over the non-zero inputs only. Returns the block's summed
     cross-entropy."""
     L = sizes.shape[0] - 1
-    compact = cols.shape[0] > 0
-    if compact:  # the first layer as one BLAS product over the used inputs of this block
-        ni, no, ao, U = sizes[0], sizes[1], aoff[1], cols.shape[0]
-        Wu = np.empty((no, U))
-        for o in range(no):
-            for t in range(U):
-                Wu[o, t] = w[woff[0] + o * ni + cols[t]]
-        Z = np.dot(Wu, XB[n0 // BLOCK])
-        for o in range(no):
-            for n in range(nb):
-                act[ao + o, n] = Z[o, n] + w[boff[0] + o]
+    sparse = sp_ptr.shape[0] > 0
+    if sparse:  # the first layer over non-zero inputs, its weights transposed (outputs contiguous)
+        ni, no, ao = sizes[0], sizes[1], aoff[1]
+        WT = w[woff[0]: woff[0] + no * ni].reshape(no, ni).T.copy()
+        z = np.empty(no)
+        for n in range(nb):
+            z[:] = w[boff[0]: boff[0] + no]
+            for k in range(sp_ptr[n0 + n], sp_ptr[n0 + n + 1]):
+                i, v = sp_idx[k], sp_val[k]
+                for o in range(no):
+                    z[o] += WT[i, o] * v
+            for o in range(no):
+                act[ao + o, n] = z[o]
     else:
         for i in range(sizes[0]):
             for n in range(nb):
@@ -122,7 +124,7 @@ def _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, cols, XB):
     for layer in range(L):
         ni, no, ai, ao = sizes[layer], sizes[layer + 1], aoff[layer], aoff[layer + 1]
         for o in range(no):
-            if not (layer == 0 and compact):
+            if not (layer == 0 and sparse):
                 bias = w[boff[layer] + o]
                 for n in range(nb):
                     act[ao + o, n] = bias
@@ -164,10 +166,10 @@ def _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, cols, XB):
 
 
 @njit(cache=True, error_model=ERRORS, fastmath=FASTMATH)
-def _block_grad(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, d, e, tmp, sb, g, cols, XB):
+def _block_grad(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, d, e, tmp, sb, g, sp_ptr, sp_idx, sp_val):
     """Adds the gradient of (1/N) sum of the block's cross-entropies to ``g[P_full]``; returns
     that block's (1/N) sum."""
-    ce = _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, cols, XB)
+    ce = _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, sp_ptr, sp_idx, sp_val)
     L = sizes.shape[0] - 1
     C, ao = sizes[L], aoff[L]
     for c in range(C):
@@ -179,7 +181,7 @@ def _block_grad(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, d, e, tmp
         ni, no, ai = sizes[layer], sizes[layer + 1], aoff[layer]
         for o in range(no):
             g[boff[layer] + o] += _sum(d[o], nb)
-            if layer == 0 and cols.shape[0] > 0:
+            if layer == 0 and sp_ptr.shape[0] > 0:
                 continue
             for i in range(ni):
                 g[woff[layer] + o * ni + i] += _dot(d[o], act[ai + i], nb)
@@ -196,16 +198,17 @@ def _block_grad(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, d, e, tmp
                 for n in range(nb):
                     a = act[ai + i, n]
                     d[i, n] = e[i, n] * (1.0 - a * a)
-    if cols.shape[0] > 0:  # first-layer weights over the used inputs (d holds layer 0's deltas), by BLAS
+    if sp_ptr.shape[0] > 0:  # first-layer weights over the non-zero inputs (d holds layer 0's deltas)
         ni, no = sizes[0], sizes[1]
-        Dc = np.zeros((no, BLOCK))  # the block's columns past nb meet zero inputs
+        dWT = np.zeros((ni, no))
+        for n in range(nb):
+            for k in range(sp_ptr[n0 + n], sp_ptr[n0 + n + 1]):
+                i, v = sp_idx[k], sp_val[k]
+                for o in range(no):
+                    dWT[i, o] += d[o, n] * v
         for o in range(no):
-            for n in range(nb):
-                Dc[o, n] = d[o, n]
-        dW = np.dot(Dc, XB[n0 // BLOCK].T)
-        for o in range(no):
-            for t in range(cols.shape[0]):
-                g[woff[0] + o * ni + cols[t]] += dW[o, t]
+            for i in range(ni):
+                g[woff[0] + o * ni + i] += dWT[i, o]
     return ce * inv_n
 
 
@@ -315,7 +318,7 @@ def _block_hessian_1hl(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, tm
       d2/dW1[j,a] dW2[c,k] = sum_n (A W2)_cj s_j u_a h~_k + [k = j] r_c s_j u_a
       d2/dW2[c,k] dW2[d,l] = sum_n A_cd h~_k h~_l
     (biases are the entries with a = I or k = H)."""
-    _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, _NO_INT, _NO_XB)
+    _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, _NO_INT, _NO_INT, _NO_FLOAT)
     I, H, C = sizes[0], sizes[1], sizes[2]
     w1, b1, w2, b2 = woff[0], boff[0], woff[1], boff[1]
     u = np.ones((I + 1, nb))
@@ -444,7 +447,7 @@ def _finish(x, ce, gfull, free_index, reg, lam, g):
 
 
 @njit(cache=True, error_model=ERRORS, nogil=True)
-def row_value_grad(x, g, XT, y, cols, XB, sizes, woff, boff, aoff, free_index, reg, lam):
+def row_value_grad(x, g, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam):
     """Loss of one free-parameter row ``x[P]``; its gradient is written to ``g[P]``. Blocks are
     summed in order, exactly as ``value_grad`` does."""
     P_full = woff[-1] + (sizes[-1] * sizes[-2]) + sizes[-1]
@@ -458,23 +461,23 @@ def row_value_grad(x, g, XT, y, cols, XB, sizes, woff, boff, aoff, free_index, r
         n0 = k * BLOCK
         gb[:] = 0.0
         ce += _block_grad(w, XT, y, n0, min(BLOCK, N - n0), 1.0 / N, sizes, woff, boff, aoff, act, d, e, tmp, sb, gb,
-                          cols, XB)
+                          sp_ptr, sp_idx, sp_val)
         gfull += gb
     return _finish(x, ce, gfull, free_index, reg, lam, g)
 
 
 @njit(cache=True, error_model=ERRORS, nogil=True)
-def value_grad(X, XT, y, cols, XB, sizes, woff, boff, aoff, free_index, reg, lam):
+def value_grad(X, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam):
     """Loss [B] and gradient [B, P] of free-parameter rows ``X[B, P]``."""
     B, P = X.shape
     f, G = np.empty(B), np.empty((B, P))
     for b in range(B):
-        f[b] = row_value_grad(X[b], G[b], XT, y, cols, XB, sizes, woff, boff, aoff, free_index, reg, lam)
+        f[b] = row_value_grad(X[b], G[b], XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam)
     return f, G
 
 
 @njit(cache=True, error_model=ERRORS, nogil=True)
-def hvp(x, V, XT, y, cols, XB, sizes, woff, boff, aoff, free_index, reg, lam):
+def hvp(x, V, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam):
     """Hessian-vector products [K, P] at ``x[P]`` along the rows of ``V[K, P]``: each block's
     forward and backward pass once, then the R-operator along every row (the exact Hessian of a
     deep network: the unit vectors, each from its own layer up)."""
@@ -502,7 +505,7 @@ def hvp(x, V, XT, y, cols, XB, sizes, woff, boff, aoff, free_index, reg, lam):
     part = np.empty(P_full)
     for k in range(_n_blocks(N)):
         n0, nb = k * BLOCK, min(BLOCK, N - k * BLOCK)
-        _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, _NO_INT, _NO_XB)
+        _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, _NO_INT, _NO_INT, _NO_FLOAT)
         _deltas(w, y, n0, nb, 1.0 / N, sizes, woff, aoff, act, D, E)
         for q in range(K):
             part[:] = 0.0
@@ -516,7 +519,7 @@ def hvp(x, V, XT, y, cols, XB, sizes, woff, boff, aoff, free_index, reg, lam):
 
 
 @njit(cache=True, error_model=ERRORS, nogil=True)
-def hessian_1hl(x, XT, y, cols, XB, sizes, woff, boff, aoff, free_index, reg, lam, tot):
+def hessian_1hl(x, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam, tot):
     """Exact Hessian [P, P] at ``x[P]`` of a one-hidden-layer loss (closed form), summed in
     ``tot[P_full, P_full]`` (any contents; it is the result where every parameter is free)."""
     P = x.shape[0]
@@ -599,7 +602,7 @@ def precondition_row(q, metric, used, free_index, n_inputs, w):
 
 @njit(cache=True, error_model=ERRORS, nogil=True)
 def lbfgs_row(x0, gtol, memory, max_step, max_rise, dguess, max_iter, max_decrease, max_fail, past_peak, peak_rise,
-              metric, used, XT, y, cols, XB, sizes, woff, boff, aoff, free_index, reg, lam, x, g):
+              metric, used, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam, x, g):
     """``optimize``'s L-BFGS (same steps, same acceptance, same resets, same stops) on one row from
     ``x0[P]``, preconditioned by the input metric (``metric``, ``used``: ``precondition_row``; an
     empty ``metric``: none); the final point and gradient are written to ``x`` and ``g``.
@@ -621,7 +624,7 @@ def lbfgs_row(x0, gtol, memory, max_step, max_rise, dguess, max_iter, max_decrea
     My = np.empty(P)
     yMy = 0.0  # y.My of the newest pair (preconditioned)
     x[:] = x0
-    f = row_value_grad(x, g, XT, y, cols, XB, sizes, woff, boff, aoff, free_index, reg, lam)
+    f = row_value_grad(x, g, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam)
     sqP = np.sqrt(P)
     if not (np.isfinite(f) and np.all(np.isfinite(g))):
         return f, 2, 0, 0
@@ -670,7 +673,7 @@ def lbfgs_row(x0, gtol, memory, max_step, max_rise, dguess, max_iter, max_decrea
         c = 0.1 ** ndec
         for j in range(P):
             trial[j] = x[j] + d[j] * c
-        ft = row_value_grad(trial, gt, XT, y, cols, XB, sizes, woff, boff, aoff, free_index, reg, lam)
+        ft = row_value_grad(trial, gt, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam)
         iters += 1
         finite = np.isfinite(ft) and np.all(np.isfinite(gt))
         nonfinite += not finite
@@ -708,23 +711,19 @@ def lbfgs_row(x0, gtol, memory, max_step, max_rise, dguess, max_iter, max_decrea
             return f, 1, iters, nonfinite
 
 
-SPARSE_BELOW = 0.5  # inputs take the compact first layer where fewer than this fraction is non-zero
+SPARSE_BELOW = 0.5  # inputs are stored sparse where fewer than this fraction is non-zero
 
 
-def compact_inputs(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The inputs of ``X[N, I]`` that are non-zero somewhere (``cols[U]``) and their values block by
-    block, ``XB[blocks, U, BLOCK]`` (zero past the last sample), where fewer than ``SPARSE_BELOW``
-    of the inputs are non-zero (MNIST: 604 of 784 pixels used, 19 % non-zero); else two empty
-    arrays. The first layer is then one BLAS product per block over the used inputs: 1.5x fewer
-    CPU-seconds per MNIST L-BFGS iteration than a compiled loop over the non-zero pixels (CSR),
-    measured."""
-    if X.size == 0 or (X != 0).mean() >= SPARSE_BELOW:
-        return _NO_INT, _NO_XB
-    cols = np.flatnonzero(np.any(X != 0, axis=0)).astype(np.int64)
-    n_blocks = (len(X) + BLOCK - 1) // BLOCK
-    XB = np.zeros((n_blocks * BLOCK, len(cols)))
-    XB[: len(X)] = X[:, cols]
-    return cols, np.ascontiguousarray(XB.reshape(n_blocks, BLOCK, len(cols)).transpose(0, 2, 1))
+def sparse_inputs(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row pointers [N + 1], input indices and values of the non-zero inputs of ``X[N, I]`` (CSR),
+    or three empty arrays (dense) unless fewer than ``SPARSE_BELOW`` of them are non-zero. MNIST
+    pixels are 19% non-zero: its first layer then costs a fifth of the dense one."""
+    nonzero = X != 0
+    if X.size == 0 or nonzero.mean() >= SPARSE_BELOW:
+        return _NO_INT, _NO_INT, _NO_FLOAT
+    ptr = np.concatenate([[0], np.cumsum(nonzero.sum(1))]).astype(np.int64)
+    rows, cols = np.nonzero(nonzero)
+    return ptr, cols.astype(np.int64), np.ascontiguousarray(X[rows, cols])
 
 
 class MLPKernel:
@@ -743,7 +742,7 @@ class MLPKernel:
         sizes = np.array(layout.sizes, np.int64)
         self.one_hidden_layer = len(layout.sizes) == 3
         X = np.asarray(X, np.float64)
-        self.args = (np.ascontiguousarray(X.T), np.ascontiguousarray(y, np.int64), *compact_inputs(X), sizes,
+        self.args = (np.ascontiguousarray(X.T), np.ascontiguousarray(y, np.int64), *sparse_inputs(X), sizes,
                      layout.weight_offsets, layout.bias_offsets, np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
                      layout.free_index, np.ascontiguousarray(reg, np.float64), float(lam))
         self.P, self.P_full = layout.P, layout.P_full
