@@ -18,11 +18,12 @@ state. Writes ``benchmarks/results/pushoff_check[_NAME].json``.
 """
 
 import json
+import os
 import sys
 import tempfile
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +85,10 @@ def counting(kernel, db):
     def counted_saddle(pot, db, x0, c, search):
         a = snap()
         s = saddle(pot, db, x0, c, search)
-        (work["unconverged"].append(diff(a, snap())) if s is None else cost.__setitem__(id(s), diff(a, snap())))
+        if s is None:
+            work["unconverged"].append(diff(a, snap()))
+        else:  # its outcome is known once it is merged
+            cost[id(s)] = diff(a, snap())
         return s
 
     def counted_band(*a, **k):
@@ -142,10 +146,6 @@ def summary(work: dict, cpu: float) -> dict:
     return out
 
 c0 = time.process_time()
-import os  # noqa: E402
-
-from dataclasses import fields  # noqa: E402
-
 KNOBS = [k for k in ("path_tol", "descent_step", "newton_radius") if k in {f.name for f in fields(exp.connect)}]
 over = {k: float(os.environ[k.upper()]) for k in KNOBS if k.upper() in os.environ}
 COUNTABLE = all(hasattr(connect, k) for k in ("_saddle", "relax_band", "merge"))  # older trees: no counts

@@ -18,7 +18,10 @@ def connect(**over) -> Connect:
 
 def raw_config(**over) -> dict:
     """config.yaml with the sections in ``over`` merged over its own (mappings key by key, lists
-    replaced): a small configuration for a test, every other setting as the repository's."""
+    replaced; an empty mapping empties its section): a small configuration for a test, every
+    other setting as the repository's."""
     from losslandscapes.config import deep_merge
 
-    return {**deep_merge(CONFIG, over), **{k: v for k, v in over.items() if v == {}}}  # {}: an empty section
+    raw = deep_merge(CONFIG, over)
+    raw.update({k: {} for k, v in over.items() if v == {}})
+    return raw

@@ -30,10 +30,10 @@ def critical_first(wildcards):
     """Job priority: the experiments whose chain of jobs is longest start first (2: every class
     connected, 1: the lowest classes, 0: minima only), so that two cores are not left with one
     long pathway search at the end of a run. Scheduling only: outputs do not change."""
-    c = CFG.experiment(wildcards.exp).connect
-    if not CFG.experiment(wildcards.exp).transition_states:
+    e = CFG.experiment(wildcards.exp)
+    if not e.transition_states:
         return 0
-    return 2 if c.connect_lowest is None else 1
+    return 2 if e.connect.connect_lowest is None else 1
 
 
 def landscape_files(exp_id):
