@@ -16,7 +16,7 @@ from pathlib import Path
 from common import write
 
 from losslandscapes.config import load_yaml, resolve
-from losslandscapes.stages import find_pathways
+from losslandscapes.stages.landscape import find_pathways
 
 ROOT = Path(__file__).resolve().parents[1]
 

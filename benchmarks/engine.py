@@ -80,11 +80,11 @@ def worker(tree: Path, **a) -> dict:
 
 def reference(exp_id: str):
     from losslandscapes.config import load_yaml, resolve
-    from losslandscapes.stages import build_potential
+    from losslandscapes.stages.landscape import build_potential
 
     exp = resolve(load_yaml(ROOT / "config.yaml")).experiment(exp_id)
     pot = build_potential(exp, ROOT / f"results/experiments/{exp_id}/train.parquet", torch.device("cpu"))
-    from losslandscapes.potentials import MLPLoss
+    from losslandscapes.potentials.mlp import MLPLoss
 
     return MLPLoss(pot.sizes, pot.X.numpy(), pot.y.numpy(), pot.lam, pot.free, exp.regularise_biases, backend="torch"), exp
 
@@ -92,7 +92,7 @@ def reference(exp_id: str):
 def verify(pot, X: np.ndarray, index: int, gtol: float) -> dict:
     """How many rows of ``X`` have RMS gradient <= gtol and exactly ``index`` negative eigenvalues
     of the exact Hessian (Lanczos above 1000 parameters: the lowest eigenvalues only)."""
-    from losslandscapes.hessian import lowest_eigenpairs
+    from losslandscapes.transition_states.spectra import lowest_eigenpairs
 
     ok = 0
     for x in X:

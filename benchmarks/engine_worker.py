@@ -26,11 +26,18 @@ try:  # the working tree: its worker threads
 except ImportError:  # v0.1.0: torch's threads only
     pass
 
-from losslandscapes import basinhopping, connect  # noqa: E402
 from losslandscapes.config import Connect, Search, load_yaml, resolve  # noqa: E402
-from losslandscapes.database import Database  # noqa: E402
-from losslandscapes.stages import build_potential  # noqa: E402
-from losslandscapes.symmetry import NetworkSymmetry  # noqa: E402
+
+try:  # the working tree: packages by concept
+    from losslandscapes.landscape import basinhopping, connect
+    from losslandscapes.landscape.symmetry import NetworkSymmetry
+    from losslandscapes.stages.landscape import build_potential
+    from losslandscapes.storage.database import Database
+except ImportError:  # the baseline's flat modules
+    from losslandscapes import basinhopping, connect  # noqa: E402
+    from losslandscapes.database import Database  # noqa: E402
+    from losslandscapes.stages import build_potential  # noqa: E402
+    from losslandscapes.symmetry import NetworkSymmetry  # noqa: E402
 
 
 def known(cls, d: dict):

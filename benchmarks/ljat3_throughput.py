@@ -10,7 +10,7 @@ import torch
 from common import timed, write
 from scipy.optimize import minimize
 
-from losslandscapes import ljat3
+from losslandscapes.data import ljat3
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
 n_scipy = int(sys.argv[2]) if len(sys.argv) > 2 else 1000

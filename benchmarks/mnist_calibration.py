@@ -26,10 +26,12 @@ import yaml
 from common import write
 
 import losslandscapes
-from losslandscapes import basinhopping, stages
-from losslandscapes.artefacts import read_parquet
+from losslandscapes.landscape import basinhopping
+from losslandscapes.stages import data as data_stages
+from losslandscapes.stages import landscape as landscape_stages
+from losslandscapes.storage.artefacts import read_parquet
 from losslandscapes.config import load_yaml, resolve
-from losslandscapes.metrics import auc_score, minimum_metrics
+from losslandscapes.analysis.metrics import auc_score, minimum_metrics
 
 LEVELS = [int(v) for v in (sys.argv[1] if len(sys.argv) > 1 else "50,75").split(",")]
 SCALES = (sys.argv[2] if len(sys.argv) > 2 else "raw,unit").split(",")
@@ -52,9 +54,9 @@ for level in LEVELS:
         exp = replace(exp, search=replace(exp.search, chains=CHAINS, steps=STEPS, coverage=None))
         dataset = {**cfg.datasets["MNIST"], "pixel_scale": scale}
         d = Path(tempfile.mkdtemp())
-        stages.experiment_data(exp, dataset, None, str(d / "train.parquet"), str(d / "test.parquet"))
-        pot = stages.build_potential(exp, str(d / "train.parquet"), torch.device("cpu"))
-        db = stages._open_db(d / "db.sqlite", {"calibration": scale}, exp, pot)
+        data_stages.experiment_data(exp, dataset, None, str(d / "train.parquet"), str(d / "test.parquet"))
+        pot = landscape_stages.build_potential(exp, str(d / "train.parquet"), torch.device("cpu"))
+        db = landscape_stages._open_db(d / "db.sqlite", {"calibration": scale}, exp, pot)
         t0 = time.process_time()
         bh = basinhopping.run(pot, db, exp.search, exp.seed, torch.device("cpu"))
         cpu = time.process_time() - t0

@@ -10,7 +10,7 @@ from common import rate, write
 
 from potential_throughput_numpy import numpy_value_and_grad
 
-from losslandscapes.potentials import MLPLoss
+from losslandscapes.potentials.mlp import MLPLoss
 
 
 torch.set_num_threads(2)

@@ -33,11 +33,12 @@ from potential_throughput_numpy import numpy_value_and_grad
 from scipy.integrate import solve_ivp
 
 import losslandscapes
-from losslandscapes import basinhopping, connect
+from losslandscapes.landscape import basinhopping
+from losslandscapes.landscape import connect
 from losslandscapes.config import load_yaml, resolve
-from losslandscapes.database import Database
-from losslandscapes.stages import build_potential
-from losslandscapes.symmetry import NetworkSymmetry
+from losslandscapes.storage.database import Database
+from losslandscapes.stages.landscape import build_potential
+from losslandscapes.landscape.symmetry import NetworkSymmetry
 
 pairs = int(sys.argv[1]) if len(sys.argv) > 1 else 80
 name = sys.argv[2] if len(sys.argv) > 2 else ""

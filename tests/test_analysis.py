@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from losslandscapes.metrics import auc_binary, auc_score
-from losslandscapes.tables import comparison, landscape_row
+from losslandscapes.analysis.metrics import auc_binary, auc_score
+from losslandscapes.analysis.tables import comparison, landscape_row
 
 
 def test_auc_known_answers():
@@ -61,8 +61,8 @@ def test_table_row_and_comparison():
 
 
 def test_disconnectivity_leaves_are_symmetry_classes(tmp_path):
-    from losslandscapes.artefacts import read_parquet, write_parquet
-    from losslandscapes.stages import disconnectivity_tree
+    from losslandscapes.storage.artefacts import read_parquet, write_parquet
+    from losslandscapes.stages.analysis import disconnectivity_tree
 
     # minima 1 and 2 are images of one minimum (class 1), 3 is class 3; the only TS joins 2 and 3,
     # another joins the two images (same class: no edge)

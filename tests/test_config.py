@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from losslandscapes.artefacts import ArtefactError, read_parquet, write_parquet
+from losslandscapes.storage.artefacts import ArtefactError, read_parquet, write_parquet
 from losslandscapes.config import ConfigError, apply_preset, load_yaml, merge_user, resolve, with_user_files
-from losslandscapes.database import Database, DatabaseError
-from losslandscapes.experiments import build
-from losslandscapes.symmetry import NoSymmetry
+from losslandscapes.storage.database import Database, DatabaseError
+from losslandscapes.data.sets import build
+
+from fixtures import NoSymmetry  # tests/fixtures.py
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
@@ -207,7 +208,7 @@ def test_database_with_other_settings_is_moved_aside(tmp_path):
 def test_database_of_an_older_engine_is_moved_aside(tmp_path, monkeypatch):
     """Stored points from an engine whose results meant something else (e.g. push-offs before
     issue 19) are never resumed."""
-    from losslandscapes import database
+    from losslandscapes.storage import database
 
     path = tmp_path / "db.sqlite"
     monkeypatch.setattr(database, "ENGINE", database.ENGINE - 1)

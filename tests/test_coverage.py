@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from losslandscapes import basinhopping
-from losslandscapes.claims import CLAIMS, Evidence, evaluate, mean_interval, paper_rows, variance_ratio_interval, wilson_interval
-from losslandscapes.coverage import chain_coverage, class_coverage
-from losslandscapes.database import Database
-from losslandscapes.potentials import MLPLoss
-from losslandscapes.symmetry import NetworkSymmetry
-from losslandscapes.tables import reference_values
+from losslandscapes.landscape import basinhopping
+from losslandscapes.analysis.claims import CLAIMS, Evidence, evaluate, mean_interval, paper_rows, variance_ratio_interval, wilson_interval
+from losslandscapes.landscape.coverage import chain_coverage, class_coverage
+from losslandscapes.storage.database import Database
+from losslandscapes.potentials.mlp import MLPLoss
+from losslandscapes.landscape.symmetry import NetworkSymmetry
+from losslandscapes.analysis.tables import reference_values
 
 import settings  # tests/settings.py: config.yaml's search and connect
 

@@ -4,7 +4,7 @@ independent minimax-path computation (Floyd-Warshall over max instead of +)."""
 import numpy as np
 import pytest
 
-from losslandscapes.disconnectivity import barriers_to_gmin, funnel_share, prune, tree
+from losslandscapes.analysis.disconnectivity import barriers_to_gmin, funnel_share, prune, tree
 
 # the four-minimum toy: minima 0, 0.3, 0.6, 0.9; TS 0-1 at 0.31, 1-2 at 2.0, 2-3 at 0.91
 TOY = (np.array([0.0, 0.3, 0.6, 0.9]), np.array([0.31, 2.0, 0.91]), np.array([[0, 1], [1, 2], [2, 3]]))

@@ -3,8 +3,9 @@ import gzip
 import numpy as np
 import pytest
 
-from losslandscapes import experiments, mnist
-from losslandscapes.experiments import locality_masks, mislabel, n_frozen
+from losslandscapes.data import sets
+from losslandscapes.data import mnist
+from losslandscapes.data.sets import locality_masks, mislabel, n_frozen
 
 import settings  # tests/settings.py: config.yaml as the base of small test configurations
 
@@ -102,7 +103,7 @@ def test_build_keeps_test_data_identical(rng):
     exp = resolve(raw).experiments[0]
     Xp, yp = rng.uniform(0, 3, (500, 2)), rng.integers(0, 4, 500)
     Xt, yt = rng.uniform(0, 3, (300, 2)), rng.integers(0, 4, 300)
-    train, test, summary = experiments.build(exp, (Xp, yp, Xt, yt), ("r12", "r13"))
+    train, test, summary = sets.build(exp, (Xp, yp, Xt, yt), ("r12", "r13"))
     assert np.array_equal(np.stack(test["x"]), Xt) and np.array_equal(test["label"], yt)
     assert summary["n_mislabelled"] == 100 == train["mislabelled"].sum()
     assert (train["label"][train["mislabelled"]] != train["true_label"][train["mislabelled"]]).all()
@@ -123,7 +124,7 @@ def test_error_levels_share_one_training_set_with_nested_mislabelling(rng):
     built = {}
     for e in cfg.experiments:
         for k in (0, 1):
-            built[e.id, k] = experiments.build(replace(e, data_seed=e.draw_seed(k)), source, ("r12", "r13"))[0]
+            built[e.id, k] = sets.build(replace(e, data_seed=e.draw_seed(k)), source, ("r12", "r13"))[0]
     for k in (0, 1):
         items = [built[f"x{e}", k]["source_index"].tolist() for e in (0, 10, 50)]
         assert items[0] == items[1] == items[2]  # one training set for every error level of a draw

@@ -2,8 +2,8 @@ import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
 
-from losslandscapes import ljat3
-from losslandscapes.optimize import LBFGSSettings, minimise
+from losslandscapes.data import ljat3
+from losslandscapes.optimize.lbfgs import LBFGSSettings, minimise
 
 
 def energy(x):

@@ -3,7 +3,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from losslandscapes.optimize import CONVERGED, PAST_PEAK, LBFGSPool, LBFGSSettings, minimise, minimise_potential
+from losslandscapes.optimize.lbfgs import CONVERGED, PAST_PEAK, LBFGSPool, LBFGSSettings, minimise, minimise_potential
 
 
 def rosenbrock(x):
@@ -54,7 +54,7 @@ def test_pool_accepts_rows_while_running():
 
 
 def small_loss(backend="numba", free=None):
-    from losslandscapes.potentials import MLPLoss
+    from losslandscapes.potentials.mlp import MLPLoss
 
     rng = np.random.default_rng(3)
     X = rng.uniform(0, 3, (200, 2))
@@ -66,9 +66,9 @@ def test_preconditioner_is_the_input_metric_on_first_layer_weights():
     """``input_metric`` inverts the ridge-regularised, normalised second-moment matrix of the
     inputs; ``precondition`` (torch) and ``kernels.precondition_row`` multiply the first-layer
     weights by it, with frozen weights left out, and leave every other parameter alone."""
-    from losslandscapes.kernels import precondition_row
-    from losslandscapes.layout import free_mask
-    from losslandscapes.potentials import input_metric
+    from losslandscapes.potentials.kernels.lbfgs import precondition_row
+    from losslandscapes.potentials.layout import free_mask
+    from losslandscapes.potentials.mlp import input_metric
 
     free = free_mask((2, 4, 4), [np.array([[1, 0], [1, 1], [0, 1], [1, 1]]), np.ones((4, 4))])
     pot, rng = small_loss(free=free)
@@ -86,7 +86,7 @@ def test_preconditioner_is_the_input_metric_on_first_layer_weights():
     precondition_row(q, pot.kernel.metric, pot.kernel.used, pot.layout.free_index, 2, np.empty(8))
     assert np.allclose(q, explicit @ V[0], rtol=0, atol=1e-14)
     # an input that is zero in every sample decouples: its metric row is the unit vector
-    from losslandscapes.potentials import MLPLoss
+    from losslandscapes.potentials.mlp import MLPLoss
 
     X3 = np.insert(X, 1, 0.0, axis=1)
     pot3 = MLPLoss((3, 4, 4), X3, pot.y.numpy(), 1e-3)
@@ -105,7 +105,7 @@ def test_preconditioner_is_the_input_metric_on_first_layer_weights():
 def test_polish_reaches_the_lbfgs_minimum_and_reports_its_spectrum():
     """Newton polishing from a loose quench ends where a tight L-BFGS run ends, and the spectrum
     it reports is that of an independent Hessian at the returned point."""
-    from losslandscapes.quench import polish
+    from losslandscapes.landscape.quench import polish
 
     pot, rng = small_loss()
     x0 = torch.tensor(rng.uniform(-1, 1, (4, pot.P)))
@@ -169,7 +169,7 @@ def test_input_metric_has_the_same_bits_for_any_blas_thread_count():
     import subprocess
     import sys
 
-    code = ("import hashlib, numpy as np; from losslandscapes.potentials import input_metric; "
+    code = ("import hashlib, numpy as np; from losslandscapes.potentials.mlp import input_metric; "
             "X = np.random.default_rng(0).uniform(0, 255, (1000, 784)); X[:, :100] = 0; "
             "print(hashlib.sha256(input_metric(X).tobytes()).hexdigest())")
     digests = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "OMP_NUM_THREADS": str(n),
@@ -181,7 +181,7 @@ def test_input_metric_has_the_same_bits_for_any_blas_thread_count():
 def test_polish_reusing_a_hessian_ends_at_the_same_minimum_with_fewer_hessians():
     """Steps on a reused Hessian (``reuse``) end where a fresh Hessian every step ends, verified by
     a Hessian diagonalised at the returned point, with fewer Hessians in all."""
-    from losslandscapes.ef import eigenvector_following
+    from losslandscapes.transition_states.ef import eigenvector_following
 
     pot, rng = small_loss()
     loose = minimise(pot.value_and_grad, torch.tensor(rng.uniform(-1, 1, (4, pot.P))),

@@ -4,12 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from losslandscapes import basinhopping, connect, neb, quench
-from losslandscapes.database import Database
-from losslandscapes.hessian import lowest_eigenpairs
-from losslandscapes.potentials import MLPLoss, MullerBrown, Potential
-from losslandscapes.symmetry import NetworkSymmetry, NoSymmetry
+from losslandscapes.landscape import basinhopping
+from losslandscapes.landscape import connect
+from losslandscapes.transition_states import neb
+from losslandscapes.landscape import quench
+from losslandscapes.storage.database import Database
+from losslandscapes.transition_states.spectra import lowest_eigenpairs
+from losslandscapes.potentials.mlp import MLPLoss, Potential
+from losslandscapes.landscape.symmetry import NetworkSymmetry
 
+from fixtures import MullerBrown, NoSymmetry  # tests/fixtures.py
 import settings  # tests/settings.py: config.yaml's search and connect
 
 MB_SADDLES = np.array([[-0.822002, 0.624313], [0.212487, 0.292988]])
@@ -201,7 +205,7 @@ def test_push_off_descent_follows_the_path_into_a_narrow_side_basin(tmp_path):
     start = torch.tensor([[0.01, 0.0]], dtype=torch.float64)  # the push-off along +x from the TS at 0
     # Newton-like steps (a fresh Hessian each) straight from the push-off (what push-offs did
     # before) jump the ridge ...
-    from losslandscapes.ef import eigenvector_following
+    from losslandscapes.transition_states.ef import eigenvector_following
 
     newton = eigenvector_following(pot, start[0], 0, 1e-10, 200, quench.POLISH_TRUST, quench.POLISH_MAX_TRUST,
                                    max_rise=quench.MAX_RISE)
@@ -275,7 +279,7 @@ def test_quench_above_the_exact_limit_verifies_new_minima_inside_its_tasks(tmp_p
     """Above ``EXACT_LIMIT`` parameters (no eigenvector-following polish) each tightened row's
     spectrum is computed in the quench itself, side by side with the other rows, and is that of an
     independent diagonalisation; a row that ends at a stored minimum needs none."""
-    from losslandscapes.hessian import EXACT_LIMIT
+    from losslandscapes.transition_states.spectra import EXACT_LIMIT
 
     sizes = (60, 20, 4)
     X, y = rng.uniform(0, 1, (80, 60)), rng.integers(0, 4, 80)

@@ -3,11 +3,12 @@ import numpy as np
 import pytest
 import torch
 
-from losslandscapes import hessian, kernels
-from losslandscapes.experiments import locality_masks
-from losslandscapes.layout import free_mask, n_parameters
-from losslandscapes.potentials import MLPLoss, Potential
-from losslandscapes.symmetry import NetworkSymmetry
+from losslandscapes.transition_states import spectra
+from losslandscapes.potentials.kernels import blocks, rows
+from losslandscapes.data.sets import locality_masks
+from losslandscapes.potentials.layout import free_mask, n_parameters
+from losslandscapes.potentials.mlp import MLPLoss, Potential
+from losslandscapes.landscape.symmetry import NetworkSymmetry
 
 ARCHS = [((2, 10, 4), None), ((2, 10, 4), 2), ((2, 5, 5, 4), None), ((2, 4, 4, 4, 4), None), ((2, 5, 4), 3)]
 BACKENDS = ["torch", "numba"]
@@ -55,20 +56,20 @@ def test_minimum_spectrum_by_factorisation_equals_diagonalisation(rng, monkeypat
     (which then finds the negative eigenvalue) where not; both against a full diagonalisation.
     With inputs that are zero in every item, their weights (decoupled, curvature 2 lam) stay out of
     the factorisation."""
-    lanczos = hessian.lowest_eigenpairs
+    lanczos = spectra.lowest_eigenpairs
     calls = []
-    monkeypatch.setattr(hessian, "lowest_eigenpairs", lambda *a, **k: calls.append(1) or lanczos(*a, **k))
+    monkeypatch.setattr(spectra, "lowest_eigenpairs", lambda *a, **k: calls.append(1) or lanczos(*a, **k))
     for lam, positive, zeros in ((5.0, True, 0), (2.0, True, 12), (1e-3, False, 12)):
         calls.clear()
         pot = make((60, 20, 4), None, rng, n=80, lam=lam, backend="numba", zero_inputs=zeros)
-        assert pot.P > hessian.EXACT_LIMIT
+        assert pot.P > spectra.EXACT_LIMIT
         x = torch.tensor(rng.normal(scale=0.05 if positive else 1.0, size=pot.P))
         evals = np.linalg.eigvalsh(pot.hessian(x).numpy())
         assert (evals[0] > 0) == positive
-        lowest, n_neg = hessian.minimum_spectrum(pot, x)
+        lowest, n_neg = spectra.minimum_spectrum(pot, x)
         assert lowest == pytest.approx(evals[0], rel=1e-6)
         assert (n_neg == 0) == positive and len(calls) == (0 if positive else 1)
-        assert hessian.minimum_spectrum(pot, x) == (lowest, n_neg)  # again, in the reused buffer
+        assert spectra.minimum_spectrum(pot, x) == (lowest, n_neg)  # again, in the reused buffer
 
 
 def test_loss_definition_by_hand(rng):
@@ -97,7 +98,7 @@ def test_batch_equals_one_at_a_time(rng, sizes, k, backend):
         assert torch.allclose(fi[0], f[i], rtol=0, atol=1e-14) and torch.allclose(gi[0], g[i], rtol=0, atol=1e-14)
         if backend == "numba":  # the compiled L-BFGS evaluates one row at a time: same bits
             g_row = np.empty(pot.P)
-            f_row = kernels.row_value_grad(x[i].numpy(), g_row, *pot.kernel.args)
+            f_row = rows.row_value_grad(x[i].numpy(), g_row, *pot.kernel.args)
             assert f_row == float(f[i]) and np.array_equal(g_row, g[i].numpy())
 
 
@@ -130,7 +131,7 @@ def test_sparse_inputs_kernel_equals_torch(rng):
 def test_compiled_exp_is_within_one_ulp_of_libm():
     z = np.concatenate([np.linspace(-708, 709, 200_001), np.random.default_rng(0).uniform(-1, 1, 100_000)])
     out = z.copy()
-    kernels._vexp(out, len(out), np.empty(len(z)), np.empty(len(z), np.int64))
+    blocks._vexp(out, len(out), np.empty(len(z)), np.empty(len(z), np.int64))
     assert np.max(np.abs(out - np.exp(z)) / np.spacing(np.exp(z))) <= 1.0
 
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from losslandscapes.tables import reference_values
+from losslandscapes.analysis.tables import reference_values
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "paper" / "reference-values.yaml"
 

@@ -14,17 +14,17 @@ import sys
 import time
 
 STAGES = {
-    "ljat3": "stages.ljat3_dataset",
-    "experiment": "stages.experiment_data",
-    "basinhopping": "stages.sample_minima",
-    "pathways": "stages.find_pathways",
-    "draws": "stages.independent_draws",
-    "pathsample": "stages.pathsample_export",
-    "metrics": "stages.experiment_metrics",
-    "disconnectivity": "stages.disconnectivity_tree",
-    "tables": "stages.make_tables",
-    "claims": "stages.make_claims",
-    "figure": "stages.make_figure",
+    "ljat3": "stages.data.ljat3_dataset",
+    "experiment": "stages.data.experiment_data",
+    "basinhopping": "stages.landscape.sample_minima",
+    "pathways": "stages.landscape.find_pathways",
+    "draws": "stages.landscape.independent_draws",
+    "pathsample": "stages.landscape.pathsample_export",
+    "metrics": "stages.analysis.experiment_metrics",
+    "disconnectivity": "stages.analysis.disconnectivity_tree",
+    "tables": "stages.analysis.make_tables",
+    "claims": "stages.analysis.make_claims",
+    "figure": "stages.analysis.make_figure",
 }
 TORCH_STAGES = {"ljat3", "basinhopping", "pathways", "draws", "metrics"}  # the others never import torch (faster start)
 
@@ -43,15 +43,15 @@ def main(argv=None) -> int:
         import torch
 
         torch.set_num_threads(max(1, a.threads))
-    from .workers import serial_blas, set_threads
+    from losslandscapes.workers import serial_blas, set_threads
 
     serial_blas()  # before any stage: BLAS results must not depend on the machine's cores
     set_threads(a.threads)
-    module, func = STAGES[a.stage].split(".")
+    module, func = STAGES[a.stage].rsplit(".", 1)
     fn = getattr(importlib.import_module(f"losslandscapes.{module}"), func)
     kwargs = json.loads(a.kwargs)
     if "exp" in kwargs:
-        from .stages import experiment_from_dict
+        from losslandscapes.stages.data import experiment_from_dict
 
         kwargs["exp"] = experiment_from_dict(kwargs["exp"])
     t0 = time.monotonic()

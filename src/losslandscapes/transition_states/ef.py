@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .hessian import EXACT_LIMIT, eigh, lowest_eigenpairs
-from .optimize import LBFGSSettings, minimise
+from losslandscapes.transition_states.spectra import EXACT_LIMIT, eigh, lowest_eigenpairs
+from losslandscapes.optimize.lbfgs import LBFGSSettings, minimise
 
 TRUST0 = 1 / 3  # initial trust radius of a transition-state search, as a fraction of its maximum
 REUSE_RATIO = (0.8, 1.25)  # a Hessian serves further steps while actual / predicted loss change is inside

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .coverage import Coverage, chain_coverage
+from losslandscapes.landscape.coverage import Coverage, chain_coverage
 
 log = logging.getLogger(__name__)
 

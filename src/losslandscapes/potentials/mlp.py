@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .layout import Layout
-from .workers import serial_blas
+from losslandscapes.potentials.layout import Layout
+from losslandscapes.workers import serial_blas
 
 DTYPE = torch.float64
 BACKENDS = ("auto", "numba", "torch")
@@ -100,7 +100,7 @@ class MLPLoss(Potential):
         self._metric = torch.as_tensor(metric, dtype=DTYPE, device=self.device)
         self.kernel = None
         if backend == "numba" or (backend == "auto" and self.device.type == "cpu"):
-            from .kernels import MLPKernel
+            from losslandscapes.potentials.kernels.mlp import MLPKernel
 
             self.kernel = MLPKernel(self.layout, np.array(X), np.array(y), self.lam, reg, metric)
 
@@ -258,26 +258,3 @@ class MLPLoss(Potential):
     def log_proba(self, x: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
         """Log class probabilities [B, N, O] of parameter vectors ``x[B, P]`` on inputs ``X[N, I]``."""
         return torch.log_softmax(self.logits(x, X), dim=2)
-
-
-class MullerBrown(Potential):
-    """The Müller-Brown surface (2-D; three minima, two saddles): a test system for pathways."""
-
-    A = (-200.0, -100.0, -170.0, 15.0)
-    a = (-1.0, -1.0, -6.5, 0.7)
-    b = (0.0, 0.0, 11.0, 0.6)
-    c = (-10.0, -10.0, -6.5, 0.7)
-    x0 = (1.0, 0.0, -0.5, -1.0)
-    y0 = (0.0, 0.5, 1.5, 1.0)
-
-    def __init__(self, device="cpu"):
-        self.P = 2
-        self.device = torch.device(device)
-
-    def value(self, q: torch.Tensor) -> torch.Tensor:
-        x, y = q[:, 0], q[:, 1]
-        total = 0.0
-        for A, a, b, c, x0, y0 in zip(self.A, self.a, self.b, self.c, self.x0, self.y0):
-            dx, dy = x - x0, y - y0
-            total = total + A * torch.exp(a * dx * dx + b * dx * dy + c * dy * dy)
-        return total

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .coverage import chain_coverage
-from .disconnectivity import class_graph, funnel_share
+from losslandscapes.landscape.coverage import chain_coverage
+from losslandscapes.analysis.disconnectivity import class_graph, funnel_share
 
 STAT_COLUMNS = ["train_auc", "incorrect_auc", "correct_auc", "test_auc"]
 GMIN_COLUMNS = ["train_gmin_auc", "train_gmin_loss", "test_gmin_auc", "test_gmin_loss"]

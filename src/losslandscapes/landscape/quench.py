@@ -27,10 +27,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from . import workers
-from .ef import eigenvector_following
-from .hessian import EXACT_LIMIT, minimum_spectrum
-from .optimize import CONVERGED, MAX_ITER, PAST_PEAK, LBFGSSettings, minimise_potential
+from losslandscapes import workers
+from losslandscapes.transition_states.ef import eigenvector_following
+from losslandscapes.transition_states.spectra import EXACT_LIMIT, minimum_spectrum
+from losslandscapes.optimize.lbfgs import CONVERGED, MAX_ITER, PAST_PEAK, LBFGSSettings, minimise_potential
 
 log = logging.getLogger(__name__)
 

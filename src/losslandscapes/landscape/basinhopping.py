@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import quench
+from losslandscapes.landscape import quench
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from .optimize import LBFGSSettings, gradient_flow, minimise
+from losslandscapes.optimize.lbfgs import LBFGSSettings, gradient_flow, minimise
 
 log = logging.getLogger(__name__)
 

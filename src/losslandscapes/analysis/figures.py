@@ -108,7 +108,7 @@ def boxplot_figure(groups: list[tuple[str, pd.DataFrame]], title: str, output: s
 
 
 def _save(fig, output: str) -> None:
-    from .artefacts import atomic_path
+    from losslandscapes.storage.artefacts import atomic_path
 
     with atomic_path(output) as tmp:
         fig.savefig(tmp, dpi=300, format="png", metadata={"Software": None})

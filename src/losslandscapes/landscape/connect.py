@@ -40,11 +40,12 @@ import numpy as np
 import torch
 from scipy.sparse.csgraph import connected_components, dijkstra
 
-from . import quench, workers
-from .coverage import class_coverage
-from .ef import EFResult, transition_state
-from .hessian import lowest_eigenpairs
-from .neb import climbing_candidates, n_images, relax_band
+from losslandscapes.landscape import quench
+from losslandscapes import workers
+from losslandscapes.landscape.coverage import class_coverage
+from losslandscapes.transition_states.ef import EFResult, transition_state
+from losslandscapes.transition_states.spectra import lowest_eigenpairs
+from losslandscapes.transition_states.neb import climbing_candidates, n_images, relax_band
 
 log = logging.getLogger(__name__)
 

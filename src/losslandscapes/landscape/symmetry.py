@@ -11,21 +11,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .layout import Layout
+from losslandscapes.potentials.layout import Layout
 
 FORBIDDEN = 1e200
 MAX_SWEEPS = 10  # re-matching sweeps over the hidden layers of a deep network, at most
-
-
-class NoSymmetry:
-    """Plain Euclidean geometry (for potentials without permutational symmetry)."""
-
-    def align(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float]:
-        return np.array(b, dtype=np.float64), float(np.linalg.norm(np.asarray(a) - b))
-
-    def align_many(self, a: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        B = np.array(B, dtype=np.float64)
-        return B, np.array([np.linalg.norm(np.asarray(a) - b) for b in B])
 
 
 class NetworkSymmetry:

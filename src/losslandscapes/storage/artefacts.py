@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import __version__
+from losslandscapes import __version__
 
 META_KEY = b"losslandscapes"
 
@@ -27,10 +27,11 @@ class ArtefactError(ValueError):
 
 
 def source_hash() -> str:
-    """SHA-256 (first 16 hex digits) of the package's Python sources, in name order."""
+    """SHA-256 (first 16 hex digits) of the package's Python sources, in path order."""
     h = hashlib.sha256()
-    for p in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(p.name.encode())
+    root = Path(__file__).parents[1]
+    for p in sorted(root.rglob("*.py")):
+        h.update(str(p.relative_to(root)).encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
 

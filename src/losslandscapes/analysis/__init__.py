@@ -1,0 +1,1 @@
+"""Analysis of finished landscapes: metrics per minimum, tables, claims, disconnectivity graphs, figures."""

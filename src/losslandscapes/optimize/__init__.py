@@ -1,0 +1,1 @@
+"""Optimisation: the GMIN-style L-BFGS with its settings and result type, and gradient flow."""

@@ -1,0 +1,1 @@
+"""Loss potentials: the parameter layout, the MLP loss (torch reference and compiled kernels)."""

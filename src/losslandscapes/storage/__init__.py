@@ -1,0 +1,1 @@
+"""Storage: the restartable database of minima and transition states, and Parquet artefacts."""

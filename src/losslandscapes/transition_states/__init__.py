@@ -1,0 +1,1 @@
+"""Transition states: doubly-nudged elastic bands, eigenvector-following, Hessian spectra."""
