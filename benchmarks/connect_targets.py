@@ -16,7 +16,7 @@ from pathlib import Path
 from common import write
 
 from losslandscapes.config import load_yaml, resolve
-from losslandscapes.stages.landscape import find_pathways
+from losslandscapes.stages.landscape import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,7 +29,7 @@ def main(results: str, exp_id: str = "D1-e10", *limits: str) -> None:
         c = replace(exp.connect, target_cycles=limit, grow_pairs=0)
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.process_time()
-            stats = find_pathways(replace(exp, connect=c), f"{results}/experiments/{exp_id}/train.parquet",
+            stats = connect(replace(exp, connect=c), f"{results}/experiments/{exp_id}/train.parquet",
                                   f"{results}/landscapes/{exp_id}/bh_minima.parquet", f"{tmp}/db.sqlite",
                                   f"{tmp}/minima.parquet", f"{tmp}/ts.parquet", "cpu")
             rows.append({"target_cycles": limit, "cpu_seconds": time.process_time() - t0,

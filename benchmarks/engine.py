@@ -80,10 +80,10 @@ def worker(tree: Path, **a) -> dict:
 
 def reference(exp_id: str):
     from losslandscapes.config import load_yaml, resolve
-    from losslandscapes.stages.landscape import build_potential
+    from losslandscapes.landscape.system import System
 
     exp = resolve(load_yaml(ROOT / "config.yaml")).experiment(exp_id)
-    pot = build_potential(exp, ROOT / f"results/experiments/{exp_id}/train.parquet", torch.device("cpu"))
+    pot = System.from_training_set(exp, str(ROOT / f"results/experiments/{exp_id}/train.parquet"), "cpu").pot
     from losslandscapes.potentials.mlp import MLPLoss
 
     return MLPLoss(pot.sizes, pot.X.numpy(), pot.y.numpy(), pot.lam, pot.free, exp.regularise_biases, backend="torch"), exp

@@ -31,7 +31,10 @@ from losslandscapes.config import Connect, Search, load_yaml, resolve  # noqa: E
 try:  # the working tree: packages by concept
     from losslandscapes.landscape import basinhopping, connect
     from losslandscapes.landscape.symmetry import NetworkSymmetry
-    from losslandscapes.stages.landscape import build_potential
+    from losslandscapes.landscape.system import System
+
+    def build_potential(exp, train, device):
+        return System.from_training_set(exp, str(train), device).pot
     from losslandscapes.storage.database import Database
 except ImportError:  # the baseline's flat modules
     from losslandscapes import basinhopping, connect  # noqa: E402

@@ -28,7 +28,7 @@ from common import write
 import losslandscapes
 from losslandscapes.landscape import basinhopping
 from losslandscapes.stages import data as data_stages
-from losslandscapes.stages import landscape as landscape_stages
+from losslandscapes.landscape.system import System
 from losslandscapes.storage.artefacts import read_parquet
 from losslandscapes.config import load_yaml, resolve
 from losslandscapes.analysis.metrics import auc_score, minimum_metrics
@@ -54,9 +54,9 @@ for level in LEVELS:
         exp = replace(exp, search=replace(exp.search, chains=CHAINS, steps=STEPS, coverage=None))
         dataset = {**cfg.datasets["MNIST"], "pixel_scale": scale}
         d = Path(tempfile.mkdtemp())
-        data_stages.experiment_data(exp, dataset, None, str(d / "train.parquet"), str(d / "test.parquet"))
-        pot = landscape_stages.build_potential(exp, str(d / "train.parquet"), torch.device("cpu"))
-        db = landscape_stages._open_db(d / "db.sqlite", {"calibration": scale}, exp, pot)
+        data_stages.experiment(exp, dataset, None, str(d / "train.parquet"), str(d / "test.parquet"))
+        system = System.from_training_set(exp, str(d / "train.parquet"), "cpu")
+        pot, db = system.pot, system.database(d / "db.sqlite", {"calibration": scale})
         t0 = time.process_time()
         bh = basinhopping.run(pot, db, exp.search, exp.seed, torch.device("cpu"))
         cpu = time.process_time() - t0

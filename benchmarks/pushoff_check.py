@@ -37,7 +37,7 @@ from losslandscapes.landscape import basinhopping
 from losslandscapes.landscape import connect
 from losslandscapes.config import load_yaml, resolve
 from losslandscapes.storage.database import Database
-from losslandscapes.stages.landscape import build_potential
+from losslandscapes.landscape.system import System
 from losslandscapes.landscape.symmetry import NetworkSymmetry
 
 pairs = int(sys.argv[1]) if len(sys.argv) > 1 else 80
@@ -45,7 +45,7 @@ name = sys.argv[2] if len(sys.argv) > 2 else ""
 ROOT = Path(__file__).resolve().parents[1]
 torch.set_num_threads(1)
 exp = resolve(load_yaml(Path(losslandscapes.__file__).parents[2] / "config.yaml")).experiment("D1-e0")  # its own settings
-pot = build_potential(exp, str(ROOT / "results/experiments/D1-e0/train.parquet"), torch.device("cpu"))
+pot = System.from_training_set(exp, str(ROOT / "results/experiments/D1-e0/train.parquet"), "cpu").pot
 db = Database(Path(tempfile.mkdtemp()) / "db.sqlite", {"check": 1}, NetworkSymmetry(exp.sizes), 1e-6, 0.1)
 basinhopping.run(pot, db, replace(exp.search, chains=16, steps=6), exp.seed, torch.device("cpu"))
 

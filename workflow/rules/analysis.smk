@@ -17,16 +17,12 @@ rule metrics:
         runtime=30,
         mem_mb=4000,
     params:
-        kwargs=lambda w, input, output: kwargs(
-            exp=exp_dict(w),
-            train=input.train,
-            test=input.test,
-            minima=input.minima,
-            output=output[0],
-            auc=CFG.auc,
-        ),
+        resolved=RESOLVED,
+        settings=step_settings("metrics"),
+        auc=CFG.auc,
     shell:
-        "python -m losslandscapes metrics --threads {threads} --kwargs {params.kwargs:q} > {log} 2>&1"
+        "python -m losslandscapes metrics --config {params.resolved:q} --experiment {wildcards.exp} --train {input.train:q}"
+        " --test {input.test:q} --minima {input.minima:q} --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule disconnectivity:
@@ -45,11 +41,11 @@ rule disconnectivity:
         runtime=10,
         mem_mb=2000,
     params:
-        kwargs=lambda w, input, output: kwargs(
-            minima=input.minima, ts=input.ts, output=output[0], n_levels=CFG.levels
-        ),
+        resolved=RESOLVED,
+        levels=CFG.levels,
     shell:
-        "python -m losslandscapes disconnectivity --kwargs {params.kwargs:q} > {log} 2>&1"
+        "python -m losslandscapes disconnectivity --config {params.resolved:q} --minima {input.minima:q} --ts {input.ts:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule tables:
@@ -80,17 +76,12 @@ rule tables:
         runtime=10,
         mem_mb=2000,
     params:
-        kwargs=lambda w: kwargs(
-            tables=CFG.present(CFG.tables),
-            inputs={
-                e: f
-                for n in CFG.present(CFG.tables)
-                for e, f in spec_inputs(CFG.tables, n).items()
-            },
-            outdir=f"{RES}/tables",
-        ),
+        resolved=RESOLVED,
+        out_dir=lambda w, output: os.path.dirname(output[0]),
+        results=lambda w, output: os.path.dirname(os.path.dirname(output[0])),
+        specs=lambda w: CFG.present(CFG.tables),
     shell:
-        "python -m losslandscapes tables --kwargs {params.kwargs:q} > {log} 2>&1"
+        "python -m losslandscapes tables --config {params.resolved:q} --results {params.results:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule claims:
@@ -113,11 +104,11 @@ rule claims:
         runtime=10,
         mem_mb=2000,
     params:
-        kwargs=lambda w: kwargs(
-            inputs={e: landscape_files(e) for e in CFG.ids()}, outdir=f"{RES}/tables"
-        ),
+        resolved=RESOLVED,
+        out_dir=lambda w, output: os.path.dirname(output[0]),
+        results=lambda w, output: os.path.dirname(os.path.dirname(output[0])),
     shell:
-        "python -m losslandscapes claims --kwargs {params.kwargs:q} > {log} 2>&1"
+        "python -m losslandscapes claims --config {params.resolved:q} --results {params.results:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule figure:
@@ -141,10 +132,9 @@ rule figure:
         runtime=10,
         mem_mb=2000,
     params:
-        kwargs=lambda w, output: kwargs(
-            spec=CFG.present(CFG.figures)[w.figure],
-            inputs=spec_inputs(CFG.figures, w.figure),
-            output=output[0],
-        ),
+        resolved=RESOLVED,
+        results=lambda w, output: os.path.dirname(os.path.dirname(output[0])),
+        spec=lambda w: CFG.present(CFG.figures)[w.figure],
     shell:
-        "python -m losslandscapes figure --kwargs {params.kwargs:q} > {log} 2>&1"
+        "python -m losslandscapes figure --config {params.resolved:q} --figure {wildcards.figure} --results {params.results:q} --out {output:q}"
+        " > {log:q} 2>&1"

@@ -1,9 +1,12 @@
-import json
 import re
 
-from losslandscapes.config import derive_seed
+import yaml
+
+from losslandscapes.paths import landscape_files as _landscape_files
+from losslandscapes.paths import spec_inputs as _spec_inputs
 
 RES = "results"
+RESOLVED = f"{RES}/config.yaml"  # the configuration of this run, which every job reads
 ENV = "../../envs/losslandscapes.yaml"
 
 
@@ -12,18 +15,26 @@ wildcard_constraints:
     exp="|".join(map(re.escape, CFG.ids())),
 
 
-def kwargs(**kw):
-    """A stage function's keyword arguments as JSON for the command line."""
-    return json.dumps(kw, sort_keys=True, default=str)
+def write_resolved(path, cfg):
+    """Write the merged configuration ``cfg`` to ``path`` (atomically, and only if it changed):
+    every job reads its settings there (``--config``), as a user can."""
+    text = yaml.safe_dump(cfg, sort_keys=True)
+    if os.path.exists(path) and open(path).read() == text:
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(f"{path}.tmp", "w") as fh:
+        fh.write(text)
+    os.replace(f"{path}.tmp", path)
 
 
-def exp_dict(wildcards, drop=(), draws=False):
-    """The experiment's settings, without the sections in ``drop`` (so that, e.g., a new
-    pathway budget does not rerun basin-hopping) and, unless ``draws``, without its later draws.
-    """
-    d = CFG.experiment(wildcards.exp).as_dict()
-    drop = set(drop) | (set() if draws else {"draws", "draw_search"})
-    return {k: v for k, v in d.items() if k not in drop}
+write_resolved(RESOLVED, config)
+
+
+def step_settings(step):
+    """The settings of an experiment that ``step`` uses (``Experiment.for_step``), as a rule's
+    params: when they change, Snakemake reruns the step (and a new pathway budget keeps the
+    minima)."""
+    return lambda w: CFG.experiment(w.exp).for_step(step).as_dict()
 
 
 def critical_first(wildcards):
@@ -37,18 +48,7 @@ def critical_first(wildcards):
 
 
 def landscape_files(exp_id):
-    d = f"{RES}/landscapes/{exp_id}"
-    files = {
-        "minima": f"{d}/minima.parquet",
-        "ts": f"{d}/ts.parquet",
-        "metrics": f"{d}/metrics.parquet",
-        "quenches": f"{d}/quenches.parquet",
-    }
-    if CFG.experiment(exp_id).transition_states:
-        files["tree"] = f"{d}/disconnectivity.parquet"
-    if CFG.experiment(exp_id).draws > 1:
-        files["draws"] = f"{d}/draws.parquet"
-    return files
+    return _landscape_files(RES, CFG.experiment(exp_id))
 
 
 def all_outputs():
@@ -65,16 +65,16 @@ def all_outputs():
 
 def experiment_source(wildcards):
     exp = CFG.experiment(wildcards.exp)
-    return [f"{RES}/data/ljat3/{exp.data}.parquet"] if exp.kind == "ljat3" else []
+    return [f"{RES}/data/ljat3/{exp.data}.parquet"] if exp.data_kind.generated else []
 
 
 def uses_gpu(wildcards):
     """MNIST landscapes ask a cluster for a GPU; the code uses it when `device` allows."""
-    return int(CFG.experiment(wildcards.exp).kind == "mnist" and CFG.device != "cpu")
+    return int(CFG.experiment(wildcards.exp).data_kind.gpu and CFG.device != "cpu")
 
 
 def spec_inputs(specs, name):
-    return {e: landscape_files(e) for e in CFG.present(specs)[name]["experiments"]}
+    return _spec_inputs(RES, CFG, specs, name)
 
 
 def flat_inputs(specs, names):

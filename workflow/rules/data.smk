@@ -1,4 +1,4 @@
-rule ljat3_dataset:
+rule ljat3:
     output:
         f"{RES}/data/ljat3/{{dataset}}.parquet",
     log:
@@ -13,28 +13,27 @@ rule ljat3_dataset:
         runtime=60,
         mem_mb=6000,
     params:
-        kwargs=lambda w, output: kwargs(
-            name=w.dataset,
-            L=CFG.datasets[w.dataset]["L"],
-            ljat3_cfg=CFG.ljat3,
-            seed=derive_seed(CFG.seed, w.dataset),
-            device=CFG.device,
-            output=output[0],
-        ),
+        resolved=RESOLVED,
+        settings=lambda w: {
+            "L": CFG.datasets[w.dataset]["L"],
+            "ljat3": CFG.ljat3,
+            "seed": CFG.seed,
+            "device": CFG.device,
+        },
     shell:
-        "python -m losslandscapes ljat3 --threads {threads} --kwargs {params.kwargs:q} > {log} 2>&1"
+        "python -m losslandscapes ljat3 --config {params.resolved:q} --dataset {wildcards.dataset} --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
-rule experiment_data:
+rule experiment:
     input:
         experiment_source,
     output:
         train=f"{RES}/experiments/{{exp}}/train.parquet",
         test=f"{RES}/experiments/{{exp}}/test.parquet",
     log:
-        f"{RES}/logs/experiments/{{exp}}.log",
+        f"{RES}/logs/experiment/{{exp}}.log",
     benchmark:
-        f"{RES}/benchmarks/experiments/{{exp}}.tsv"
+        f"{RES}/benchmarks/experiment/{{exp}}.tsv"
     priority: critical_first
     conda:
         ENV
@@ -42,12 +41,9 @@ rule experiment_data:
         runtime=10,
         mem_mb=2000,
     params:
-        kwargs=lambda w, input, output: kwargs(
-            exp=exp_dict(w, drop=("search", "connect")),
-            dataset=CFG.datasets[CFG.experiment(w.exp).data],
-            source=input[0] if len(input) else None,
-            out_train=output.train,
-            out_test=output.test,
-        ),
+        resolved=RESOLVED,
+        settings=step_settings("experiment"),
+        source=lambda w, input: f"--source {input[0]}" if len(input) else "",
     shell:
-        "python -m losslandscapes experiment --kwargs {params.kwargs:q} > {log} 2>&1"
+        "python -m losslandscapes experiment --config {params.resolved:q} --experiment {wildcards.exp} {params.source}"
+        " --train {output.train:q} --test {output.test:q} > {log:q} 2>&1"

@@ -17,29 +17,27 @@ rule basinhopping:
         mem_mb=4000,
         gpu=uses_gpu,
     params:
-        kwargs=lambda w, input, output: kwargs(
-            exp=exp_dict(w, drop=("connect",)),
-            train=input.train,
-            db_path=f"{RES}/work/{w.exp}/basinhopping.sqlite",
-            output=output.minima,
-            quenches=output.quenches,
-            device=CFG.device,
-        ),
+        resolved=RESOLVED,
+        db=lambda w: f"{RES}/work/{w.exp}/basinhopping.sqlite",
+        settings=step_settings("basinhopping"),
+        device=CFG.device,
     shell:
-        "python -m losslandscapes basinhopping --threads {threads} --kwargs {params.kwargs:q} > {log} 2>&1"
+        "python -m losslandscapes basinhopping --config {params.resolved:q} --experiment {wildcards.exp} --train {input.train:q}"
+        " --db {params.db:q} --minima {output.minima:q}"
+        " --quenches {output.quenches:q} --threads {threads} > {log:q} 2>&1"
 
 
-rule pathways:
+rule connect:
     input:
         train=f"{RES}/experiments/{{exp}}/train.parquet",
-        bh_minima=f"{RES}/landscapes/{{exp}}/bh_minima.parquet",
+        start_minima=f"{RES}/landscapes/{{exp}}/bh_minima.parquet",
     output:
         minima=f"{RES}/landscapes/{{exp}}/minima.parquet",
         ts=f"{RES}/landscapes/{{exp}}/ts.parquet",
     log:
-        f"{RES}/logs/pathways/{{exp}}.log",
+        f"{RES}/logs/connect/{{exp}}.log",
     benchmark:
-        f"{RES}/benchmarks/pathways/{{exp}}.tsv"
+        f"{RES}/benchmarks/connect/{{exp}}.tsv"
     priority: critical_first
     conda:
         ENV
@@ -48,17 +46,14 @@ rule pathways:
         runtime=1440,
         mem_mb=4000,
     params:
-        kwargs=lambda w, input, output: kwargs(
-            exp=exp_dict(w),
-            train=input.train,
-            bh_minima=input.bh_minima,
-            db_path=f"{RES}/work/{w.exp}/pathways.sqlite",
-            out_minima=output.minima,
-            out_ts=output.ts,
-            device=CFG.device,
-        ),
+        resolved=RESOLVED,
+        db=lambda w: f"{RES}/work/{w.exp}/connect.sqlite",
+        settings=step_settings("connect"),
+        device=CFG.device,
     shell:
-        "python -m losslandscapes pathways --threads {threads} --kwargs {params.kwargs:q} > {log} 2>&1"
+        "python -m losslandscapes connect --config {params.resolved:q} --experiment {wildcards.exp} --train {input.train:q}"
+        " --start-minima {input.start_minima:q} --db {params.db:q}"
+        " --minima {output.minima:q} --ts {output.ts:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule draws:
@@ -79,17 +74,14 @@ rule draws:
         mem_mb=4000,
         gpu=uses_gpu,
     params:
-        kwargs=lambda w, input, output: kwargs(
-            exp=exp_dict(w, drop=("connect",), draws=True),
-            dataset=CFG.datasets[CFG.experiment(w.exp).data],
-            source=input[0] if len(input) else None,
-            db_dir=f"{RES}/work/{w.exp}",
-            output=output[0],
-            auc=CFG.auc,
-            device=CFG.device,
-        ),
+        resolved=RESOLVED,
+        db_dir=lambda w: f"{RES}/work/{w.exp}",
+        settings=step_settings("draws"),
+        device=CFG.device,
+        source=lambda w, input: f"--source {input[0]}" if len(input) else "",
     shell:
-        "python -m losslandscapes draws --threads {threads} --kwargs {params.kwargs:q} > {log} 2>&1"
+        "python -m losslandscapes draws --config {params.resolved:q} --experiment {wildcards.exp} {params.source}"
+        " --db-dir {params.db_dir:q} --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule pathsample:
@@ -114,10 +106,7 @@ rule pathsample:
         runtime=10,
         mem_mb=2000,
     params:
-        kwargs=lambda w, input: kwargs(
-            minima_path=input.minima,
-            ts_path=input.ts,
-            outdir=f"{RES}/landscapes/{w.exp}/pathsample",
-        ),
+        out_dir=lambda w: f"{RES}/landscapes/{w.exp}/pathsample",
     shell:
-        "python -m losslandscapes pathsample --kwargs {params.kwargs:q} > {log} 2>&1"
+        "python -m losslandscapes pathsample --minima {input.minima:q} --ts {input.ts:q}"
+        " --out-dir {params.out_dir:q} > {log:q} 2>&1"

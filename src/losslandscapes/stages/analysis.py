@@ -12,19 +12,18 @@ import pandas as pd
 
 from losslandscapes.storage.artefacts import ArtefactError, read_parquet, require_columns, write_parquet
 from losslandscapes.config import Experiment
-from losslandscapes.stages.landscape import MINIMA_COLUMNS, build_potential
 
 log = logging.getLogger(__name__)
 
 
-def experiment_metrics(exp: Experiment, train: str, test: str, minima: str, output: str, auc: dict) -> None:
+def metrics(exp: Experiment, train: str, test: str, minima: str, output: str, auc: dict) -> None:
     """Losses and AUCs of every stored minimum (row i of the output = row i of ``minima``). They are
     evaluated once per symmetry class, on its representative, and copied to its other members:
     permutation and sign images of a network compute the same function (docs/methods.md §7)."""
     from losslandscapes.analysis.metrics import minimum_metrics
-    from losslandscapes.potentials.mlp import resolve_device
+    from losslandscapes.landscape.system import MINIMA_COLUMNS, System
 
-    pot = build_potential(exp, train, resolve_device("cpu"))
+    pot = System.from_training_set(exp, train, "cpu").pot
     tr, _ = read_parquet(train)
     te, _ = read_parquet(test)
     mins, _ = read_parquet(minima)
@@ -41,7 +40,7 @@ def experiment_metrics(exp: Experiment, train: str, test: str, minima: str, outp
     write_parquet(output, df, {"experiment": exp.id, "auc": auc})
 
 
-def disconnectivity_tree(minima: str, ts: str, output: str, n_levels: int = 25) -> None:
+def disconnectivity(minima: str, ts: str, output: str, n_levels: int = 25) -> None:
     """Disconnectivity-graph nodes of one landscape. Its leaves are symmetry classes (permutation
     and sign images of one minimum are the same minimum, as PATHSAMPLE merges isomers), joined by
     the transition states between two different classes; ``minimum``/``lowest`` give the row of
@@ -83,7 +82,7 @@ def _draws(data: dict, inputs: dict) -> dict:
     return out
 
 
-def make_tables(tables: dict, inputs: dict, outdir: str) -> None:
+def tables(tables: dict, inputs: dict, outdir: str) -> None:
     """Every table of ``tables`` ({name: {title, kind, reference, experiments}}) as Parquet and
     Markdown, and ``comparison.md`` with the published values beside ours."""
     from losslandscapes.storage.artefacts import write_text
@@ -119,7 +118,7 @@ def make_tables(tables: dict, inputs: dict, outdir: str) -> None:
     write_text(out / "comparison.md", "\n".join(comp_md))
 
 
-def make_claims(inputs: dict, outdir: str) -> None:
+def claims(inputs: dict, outdir: str) -> None:
     """``claims.md`` and ``claims.parquet``: every qualitative finding of the paper checked on our
     landscapes and their independent draws (``inputs`` {id: files}, those of the run) and on the
     published tables, with three-valued verdicts (``claims``)."""
@@ -145,7 +144,7 @@ def make_claims(inputs: dict, outdir: str) -> None:
     write_text(out / "claims.md", "\n".join(text))
 
 
-def make_figure(spec: dict, inputs: dict, output: str) -> None:
+def figure(spec: dict, inputs: dict, output: str) -> None:
     """One figure: ``spec`` = {type: disconnectivity|boxplot, title, colour, experiments, and for
     graphs colour_scale: panel|shared, lowest: N (only the lowest N symmetry classes)}. Panel
     titles give how many classes are connected and how complete each sample is (quenches n,

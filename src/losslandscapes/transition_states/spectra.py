@@ -58,7 +58,7 @@ def minimum_spectrum(pot, x: torch.Tensor) -> tuple[float, int]:
     7,960) are eigenvectors on their own and stay out of the factorisation. A failed
     factorisation, and every other case, falls back to ``lowest_eigenpairs``.
     """
-    kernel = getattr(pot, "kernel", None)
+    kernel = pot.kernel
     if EXACT_LIMIT < pot.P <= FACTOR_LIMIT and kernel is not None and kernel.one_hidden_layer:
         import scipy.linalg as sl
         from scipy.sparse.linalg import LinearOperator, eigsh

@@ -5,7 +5,7 @@ import yaml
 
 from losslandscapes.analysis.tables import reference_values
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "paper" / "reference-values.yaml"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "paper" / "reference-values.yaml"
 
 
 @pytest.mark.skipif(not SHARED.exists(), reason="../shared/paper not beside this checkout")

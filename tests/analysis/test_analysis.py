@@ -62,7 +62,7 @@ def test_table_row_and_comparison():
 
 def test_disconnectivity_leaves_are_symmetry_classes(tmp_path):
     from losslandscapes.storage.artefacts import read_parquet, write_parquet
-    from losslandscapes.stages.analysis import disconnectivity_tree
+    from losslandscapes.stages.analysis import disconnectivity
 
     # minima 1 and 2 are images of one minimum (class 1), 3 is class 3; the only TS joins 2 and 3,
     # another joins the two images (same class: no edge)
@@ -71,7 +71,7 @@ def test_disconnectivity_leaves_are_symmetry_classes(tmp_path):
                        "degenerate": [False, False]})
     write_parquet(tmp_path / "m.parquet", mins, {"experiment": {"id": "x"}})
     write_parquet(tmp_path / "t.parquet", ts, {})
-    disconnectivity_tree(str(tmp_path / "m.parquet"), str(tmp_path / "t.parquet"), str(tmp_path / "n.parquet"), 4)
+    disconnectivity(str(tmp_path / "m.parquet"), str(tmp_path / "t.parquet"), str(tmp_path / "n.parquet"), 4)
     nodes, _ = read_parquet(tmp_path / "n.parquet")
     assert nodes["n_minima"].max() == 2  # two classes joined, not three minima
     assert set(nodes.loc[nodes["minimum"] >= 0, "minimum"]) == {0, 2}  # rows of the representatives

@@ -14,7 +14,7 @@ from losslandscapes.data.sets import build
 
 from fixtures import NoSymmetry  # tests/fixtures.py
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
 BASE = load_yaml(ROOT / "config.yaml")
 

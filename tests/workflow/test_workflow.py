@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: slurm_cluster
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 IGNORE = shutil.ignore_patterns("results", ".snakemake", ".venv", ".git", "__pycache__", "*.egg-info", ".pytest_cache")
 
 
@@ -147,7 +147,7 @@ def test_killed_landscape_job_resumes_without_loss(tmp_path):
     # sees 6 committed minima well before the job ends (12 steps finished between two polls in CI)
     cfg["presets"]["smoke"]["search"].update(steps=100, coverage=None)
     (d / "config.yaml").write_text(yaml.safe_dump(cfg))
-    run_snakemake(d, "--cores", "2", "--config", "preset=smoke", "--until", "experiment_data")
+    run_snakemake(d, "--cores", "2", "--config", "preset=smoke", "--until", "experiment")
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2", "--config", "preset=smoke"],
                             cwd=d, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
