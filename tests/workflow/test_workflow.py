@@ -91,9 +91,13 @@ def test_bad_config_fails_before_any_job(tmp_path):
     assert not (d / "results").exists()
 
 
+THREADS = 2  # per landscape job on the SLURM cluster (the local runs take config.yaml's 1)
+
+
 @pytest.mark.slow
 def test_smoke_preset_on_a_real_slurm_cluster(smoke_runs, tmp_path):
-    """The smoke preset through --profile workflow/profiles/slurm gives the local run's bytes."""
+    """The smoke preset through --profile workflow/profiles/slurm gives the local run's bytes, and
+    SLURM gives each job the CPUs of its rule's threads."""
     from slurm_cluster import Cluster, ensure_installed
 
     reason = ensure_installed()
@@ -105,16 +109,36 @@ def test_smoke_preset_on_a_real_slurm_cluster(smoke_runs, tmp_path):
     try:
         cluster.start()
         proc = run_snakemake(
-            d, "--profile", "workflow/profiles/slurm", "--config", "preset=smoke",
+            d, "--profile", "workflow/profiles/slurm", "--config", "preset=smoke", f"threads={THREADS}", "device=cpu",
             "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "5",
             env=cluster.env, check=False,
         )
         if proc.returncode != 0:
             raise AssertionError(f"{proc.stdout[-3000:]}\n{proc.stderr[-4000:]}\n{cluster.log_tail()}")
+        jobs = subprocess.run(["squeue", "-t", "all", "-h", "-o", "%k|%C|%b"], env=cluster.env, capture_output=True,
+                              text=True, check=True).stdout.split()
     finally:
         cluster.stop()
     assert "sbatch" in proc.stdout + proc.stderr or "SLURM" in proc.stdout + proc.stderr
-    assert parquet_hashes(d) == parquet_hashes(smoke_runs[0])
+    cpus = {}  # rule -> CPUs allocated to its jobs (the plugin's comment starts with rule_NAME)
+    for line in jobs:
+        comment, n_cpus, gres = line.split("|")
+        rule = comment.removeprefix("rule_").split("_wildcards")[0]
+        cpus.setdefault(rule, set()).add(int(n_cpus))
+        assert "gpu" not in gres  # device: cpu, so no job asks for a GPU (test_only_mnist_landscapes_ask_for_a_gpu)
+    for rule in ("basinhopping", "connect", "metrics"):  # rules with threads: the configuration's
+        assert cpus.get(rule) == {THREADS}, cpus
+    assert parquet_hashes(d) == parquet_hashes(smoke_runs[0])  # any number of threads: the same bytes
+
+
+def test_only_mnist_landscapes_ask_for_a_gpu():
+    """With device auto, MNIST's basin-hopping jobs ask a cluster for a GPU and no other job does;
+    with device cpu none does (the dry run's resources)."""
+    for device, expected in (("auto", {("basinhopping", "MNIST-e0")}), ("cpu", set())):
+        out = run_snakemake(ROOT, "-n", "--config", "preset=smoke", f"device={device}").stdout
+        jobs = out.split("\nrule ")[1:]
+        gpu = {(j.split(":")[0], j.split("wildcards: exp=")[1].split()[0]) for j in jobs if "gpu=1" in j}
+        assert gpu == expected and len(jobs) > 20
 
 
 @pytest.mark.slow

@@ -29,14 +29,14 @@ import pandas as pd
 from scipy import stats
 
 HOLDS, CONTRADICTED, UNDECIDED, UNTESTABLE = "holds", "contradicted", "undecided", "not testable"
-ERRORS = (0, 10, 50, 100)
+ERROR_LEVELS = (0, 10, 50, 100)
 SINGLE_FUNNEL = 0.9  # share of connected classes that must lie in the global minimum's funnel
 K2_MARGIN = 0.01  # "generalises as well": testing AUC at most this much below full connectivity
 TS_DECIDES = 0.9  # transition-state counts are compared only where both searches reached this coverage
 LEVEL = 0.95
 
 
-class Missing(KeyError):
+class NotInRun(KeyError):
     """An experiment or column that a claim needs is absent."""
 
 
@@ -104,14 +104,14 @@ class Evidence:
     def get(self, exp: str, col: str) -> float:
         v = self.rows.get(exp, {}).get(col)
         if v is None or (isinstance(v, float) and not np.isfinite(v)):
-            raise Missing(f"{exp}.{col}")
+            raise NotInRun(f"{exp}.{col}")
         return float(v)
 
     def per_draw(self, exp: str, col: str) -> np.ndarray:
         if self.point:
             return np.array([self.get(exp, col)])
         if exp not in self.draws:
-            raise Missing(exp)
+            raise NotInRun(exp)
         return np.array([d[col] for d in self.draws[exp]], float)
 
     def paired(self, a: str, col_a: str, b: str, col_b: str) -> tuple[Interval, int]:
@@ -163,7 +163,7 @@ def _how(ev: Evidence) -> str:
 def _more_with_error(ev: Evidence):
     verdicts, text = [], []
     for d in ("D1", "D2"):
-        for e in ERRORS[1:]:
+        for e in ERROR_LEVELS[1:]:
             v, t = _more(ev, f"{d}-e{e}", f"{d}-e0")
             verdicts.append(v)
             text.append(t)
@@ -242,7 +242,7 @@ def _k2_generalises(ev: Evidence):
 
 def _single_funnel(ev: Evidence):
     verdicts, text = [], []
-    for e in (f"{d}-e{x}" for d in ("D1", "D2") for x in ERRORS):
+    for e in (f"{d}-e{x}" for d in ("D1", "D2") for x in ERROR_LEVELS):
         share, n = ev.get(e, "funnel"), int(ev.get(e, "connected")) - 1
         iv = wilson_interval(share, n, ev.point)
         verdicts.append(HOLDS if iv.low >= SINGLE_FUNNEL else CONTRADICTED if iv.high < SINGLE_FUNNEL else UNDECIDED)
@@ -253,7 +253,7 @@ def _single_funnel(ev: Evidence):
 CLAIMS = (
     Claim("Tables 1, 2", "Minima and transition-state counts rise with mislabelling (every error level above 0 %)", _more_with_error),
     Claim("Tables 1, 2", "A larger configuration space (D1) gives more minima than a smaller one (D2)",
-          _more_minima([(f"D1-e{e}", f"D2-e{e}") for e in ERRORS])),
+          _more_minima([(f"D1-e{e}", f"D2-e{e}") for e in ERROR_LEVELS])),
     Claim("Tables 1, 2", "The global minimum's training loss rises with the error from 0 to 50 %", _gmin_loss_rises),
     Claim("Tables 1, 2", "At 10 % error the global minimum's testing AUC exceeds its training AUC", _test_beats_train(10)),
     Claim("Tables 1, 2", "At 50 % error the global minimum's testing AUC exceeds its training AUC", _test_beats_train(50)),
@@ -278,7 +278,7 @@ def evaluate(ev: Evidence) -> list[tuple[str, str]]:
     for c in CLAIMS:
         try:
             out.append(c.rule(ev))
-        except Missing as m:
+        except NotInRun as m:
             out.append((UNTESTABLE, f"missing {m.args[0]}"))
     return out
 

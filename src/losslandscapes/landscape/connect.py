@@ -142,7 +142,7 @@ def merge(db, pot, att: Attempt, stats: dict) -> int:
 
 
 @dataclass
-class Missing:
+class MissingStep:
     """One Dijkstra missing-connection step (indices into the class arrays)."""
 
     pairs: list[tuple[int, int]]  # unjoined pairs on the shortest paths, each once
@@ -152,7 +152,7 @@ class Missing:
 
 def missing_connections(loss: np.ndarray, dist: np.ndarray, direct: np.ndarray,
                         exhausted: np.ndarray, n_paths: int = 1, lowest: int | None = None,
-                        retired: np.ndarray | None = None) -> Missing:
+                        retired: np.ndarray | None = None) -> MissingStep:
     """Dijkstra missing-connection step over classes with losses ``loss[n]``, aligned distances
     ``dist[n, n]``, joined pairs ``direct[n, n]`` and used-up pairs ``exhausted[n, n]``.
 
@@ -177,7 +177,7 @@ def missing_connections(loss: np.ndarray, dist: np.ndarray, direct: np.ndarray,
             path.append(int(pred[path[-1]]))
         pairs += [(u, v) for u, v in zip(path[:-1], path[1:])
                   if not direct[u, v] and (u, v) not in pairs and (v, u) not in pairs]
-    return Missing(pairs, targets, len(todo))
+    return MissingStep(pairs, targets, len(todo))
 
 
 class _Graph:

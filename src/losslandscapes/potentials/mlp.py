@@ -136,13 +136,9 @@ class MLPLoss(Potential):
     def logits(self, x: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
         """Output activations [B, N, O] of parameter vectors ``x[B, P]`` on inputs ``X[N, I]``."""
         X = self.X if X is None else X
-        w = self.full(x)
-        B, off, h = w.shape[0], 0, None
-        n_layers = len(self.sizes) - 1
-        for layer, (i, o) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
-            W = w[:, off : off + o * i].reshape(B, o, i)
-            b = w[:, off + o * i : off + o * i + o]
-            off += o * i + o
+        h = None
+        n_layers = self.layout.n_layers
+        for layer, (W, b) in enumerate(self.layout.layers(self.full(x))):
             z = torch.einsum("ni,boi->bno", X, W) if h is None else torch.bmm(h, W.transpose(1, 2))
             z = z + b[:, None, :]
             h = torch.tanh(z) if layer < n_layers - 1 else z

@@ -22,7 +22,7 @@ _NO_INT, _NO_FLOAT = np.empty(0, np.int64), np.empty(0)  # "dense inputs" for th
 FASTMATH = {"nsz"}  # no reassociation, no contraction into FMA: the same bits from every compile
 # IEEE results for a zero divisor instead of a raised ZeroDivisionError (no divisor here can be
 # zero): without the check LLVM vectorises the loops that divide (tanh, softmax); the same bits
-ERRORS = "numpy"
+ERROR_MODEL = "numpy"
 
 
 # -- one block of samples -----------------------------------------------------------------------
@@ -36,7 +36,7 @@ _LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
 _C = tuple(1.0 / float(np.prod(np.arange(1, k + 1))) for k in range(14))
 
 
-@njit(cache=True, error_model=ERRORS, fastmath=FASTMATH)
+@njit(cache=True, error_model=ERROR_MODEL, fastmath=FASTMATH)
 def _vexp(a, nb, tb, sb):
     """``a[:nb] = exp(a[:nb])`` in place, vectorised; ``tb``, ``sb`` float64 and int64 scratch [>= nb]."""
     c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13 = _C
@@ -55,7 +55,7 @@ def _vexp(a, nb, tb, sb):
         a[n] *= scale[n]
 
 
-@njit(cache=True, error_model=ERRORS, inline="always")
+@njit(cache=True, error_model=ERROR_MODEL, inline="always")
 def _sum(a, nb):
     """``sum(a[:nb])`` in a fixed order: eight interleaved partial sums (two AVX registers), then
     added pairwise."""
@@ -75,7 +75,7 @@ def _sum(a, nb):
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
-@njit(cache=True, error_model=ERRORS, inline="always")
+@njit(cache=True, error_model=ERROR_MODEL, inline="always")
 def _dot(a, b, nb):
     """``sum(a[:nb] * b[:nb])`` in the fixed order of ``_sum``."""
     s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
@@ -94,7 +94,7 @@ def _dot(a, b, nb):
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
-@njit(cache=True, error_model=ERRORS, fastmath=FASTMATH)
+@njit(cache=True, error_model=ERROR_MODEL, fastmath=FASTMATH)
 def _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, sp_ptr, sp_idx, sp_val):
     """Activations of samples n0:n0+nb into ``act`` (rows aoff[l]:aoff[l+1] hold layer l, the
     last layer holds softmax probabilities); ``tmp`` [4, >= nb] and ``sb`` [>= nb] are scratch.
@@ -163,7 +163,7 @@ def _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, sp_ptr, sp
     return _sum(ce, nb)
 
 
-@njit(cache=True, error_model=ERRORS, fastmath=FASTMATH)
+@njit(cache=True, error_model=ERROR_MODEL, fastmath=FASTMATH)
 def _block_grad(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, d, e, tmp, sb, g, sp_ptr, sp_idx, sp_val):
     """Adds the gradient of (1/N) sum of the block's cross-entropies to ``g[P_full]``; returns
     that block's (1/N) sum."""
@@ -210,7 +210,7 @@ def _block_grad(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, d, e, tmp
     return ce * inv_n
 
 
-@njit(cache=True, error_model=ERRORS, fastmath=FASTMATH)
+@njit(cache=True, error_model=ERROR_MODEL, fastmath=FASTMATH)
 def _deltas(w, y, n0, nb, inv_n, sizes, woff, aoff, act, D, E):
     """Backpropagation of the block's cross-entropy after ``_forward``, per unit and sample in the
     rows of ``act``: ``D`` the derivative with respect to the unit's pre-activation (output layer:
@@ -236,7 +236,7 @@ def _deltas(w, y, n0, nb, inv_n, sizes, woff, aoff, act, D, E):
                 D[ai + i, n] = E[ai + i, n] * (1.0 - a * a)
 
 
-@njit(cache=True, error_model=ERRORS, fastmath=FASTMATH)
+@njit(cache=True, error_model=ERROR_MODEL, fastmath=FASTMATH)
 def _rop(w, v, nb, inv_n, sizes, woff, boff, aoff, act, D, E, dact, dd, de, hv, first):
     """Adds the block's Hessian-vector product (cross-entropy part) along ``v[P_full]`` to ``hv``
     (Pearlmutter's R-operator: forward tangents ``dact``, then the tangent ``dd`` of

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .blocks import _NO_FLOAT, _NO_INT, BLOCK, ERRORS, FASTMATH, _forward
+from .blocks import _NO_FLOAT, _NO_INT, BLOCK, ERROR_MODEL, FASTMATH, _forward
 from .rows import _expand, _n_blocks, _scratch
 
-@njit(cache=True, error_model=ERRORS, fastmath=FASTMATH)
+@njit(cache=True, error_model=ERROR_MODEL, fastmath=FASTMATH)
 def _block_hessian_1hl(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, tmp, sb, Hb, Q):
     """Adds the block's exact cross-entropy Hessian of a one-hidden-layer network to the upper
     triangle of ``Hb[P_full, P_full]`` in closed form (layer 1, then layer 2 in the layout), except
@@ -110,7 +110,7 @@ def _block_hessian_1hl(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, tm
     return 0.0
 
 
-@njit(cache=True, error_model=ERRORS, nogil=True)
+@njit(cache=True, error_model=ERROR_MODEL, nogil=True)
 def hessian_1hl(x, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam, tot):
     """Exact Hessian [P, P] at ``x[P]`` of a one-hidden-layer loss (closed form), summed in
     ``tot[P_full, P_full]`` (any contents; it is the result where every parameter is free)."""

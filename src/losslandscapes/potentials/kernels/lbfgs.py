@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .blocks import ERRORS, _dot
+from .blocks import ERROR_MODEL, _dot
 from .rows import row_value_grad
 
-@njit(cache=True, error_model=ERRORS, nogil=True)
+@njit(cache=True, error_model=ERROR_MODEL, nogil=True)
 def precondition_row(q, metric, used, free_index, n_inputs, w):
     """``q[P]`` with its first-layer weights (the full layout's first ``len(w)`` = hidden x inputs
     entries, rows of ``n_inputs``) multiplied by the input metric, in place: ``metric[U, U]`` is its
@@ -37,7 +37,7 @@ def precondition_row(q, metric, used, free_index, n_inputs, w):
         q[k] = w[free_index[k]]
 
 
-@njit(cache=True, error_model=ERRORS, nogil=True)
+@njit(cache=True, error_model=ERROR_MODEL, nogil=True)
 def lbfgs_row(x0, gtol, memory, max_step, max_rise, dguess, max_iter, max_decrease, max_fail, past_peak, peak_rise,
               metric, used, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam, x, g):
     """``optimize``'s L-BFGS (same steps, same acceptance, same resets, same stops) on one row from

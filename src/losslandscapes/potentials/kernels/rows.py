@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .blocks import _NO_FLOAT, _NO_INT, BLOCK, ERRORS, _block_grad, _deltas, _forward, _rop
+from .blocks import _NO_FLOAT, _NO_INT, BLOCK, ERROR_MODEL, _block_grad, _deltas, _forward, _rop
 
 # -- rows and batches ---------------------------------------------------------------------------
-@njit(cache=True, error_model=ERRORS)
+@njit(cache=True, error_model=ERROR_MODEL)
 def _expand(x, free_index, P_full):
     w = np.zeros(P_full)
     for k in range(free_index.shape[0]):
@@ -17,7 +17,7 @@ def _expand(x, free_index, P_full):
     return w
 
 
-@njit(cache=True, error_model=ERRORS)
+@njit(cache=True, error_model=ERROR_MODEL)
 def _scratch(sizes, nb):
     rows = 0
     for s in sizes:
@@ -29,12 +29,12 @@ def _scratch(sizes, nb):
             np.empty(nb, np.int64))
 
 
-@njit(cache=True, error_model=ERRORS)
+@njit(cache=True, error_model=ERROR_MODEL)
 def _n_blocks(N):
     return (N + BLOCK - 1) // BLOCK
 
 
-@njit(cache=True, error_model=ERRORS)
+@njit(cache=True, error_model=ERROR_MODEL)
 def _finish(x, ce, gfull, free_index, reg, lam, g):
     """Loss of free parameters ``x`` from the summed cross-entropy and full gradient; writes the
     free gradient into ``g``."""
@@ -45,7 +45,7 @@ def _finish(x, ce, gfull, free_index, reg, lam, g):
     return f
 
 
-@njit(cache=True, error_model=ERRORS, nogil=True)
+@njit(cache=True, error_model=ERROR_MODEL, nogil=True)
 def row_value_grad(x, g, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam):
     """Loss of one free-parameter row ``x[P]``; its gradient is written to ``g[P]``. Blocks are
     summed in order, exactly as ``value_grad`` does."""
@@ -65,7 +65,7 @@ def row_value_grad(x, g, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff,
     return _finish(x, ce, gfull, free_index, reg, lam, g)
 
 
-@njit(cache=True, error_model=ERRORS, nogil=True)
+@njit(cache=True, error_model=ERROR_MODEL, nogil=True)
 def value_grad(X, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam):
     """Loss [B] and gradient [B, P] of free-parameter rows ``X[B, P]``."""
     B, P = X.shape
@@ -75,7 +75,7 @@ def value_grad(X, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_i
     return f, G
 
 
-@njit(cache=True, error_model=ERRORS, nogil=True)
+@njit(cache=True, error_model=ERROR_MODEL, nogil=True)
 def hvp(x, V, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam):
     """Hessian-vector products [K, P] at ``x[P]`` along the rows of ``V[K, P]``: each block's
     forward and backward pass once, then the R-operator along every row (the exact Hessian of a
