@@ -131,6 +131,55 @@ def test_smoke_preset_on_a_real_slurm_cluster(smoke_runs, tmp_path):
     assert parquet_hashes(d) == parquet_hashes(smoke_runs[0])  # any number of threads: the same bytes
 
 
+@pytest.mark.slow
+def test_a_job_past_its_slurm_time_limit_is_resubmitted_and_resumes(tmp_path):
+    """SLURM kills a basin-hopping job at its time limit (1 minute on the first attempt); the
+    profile's retry resubmits it, it resumes from its database, and its minima and quenches equal
+    those of an uninterrupted local run (run beside it on the other core)."""
+    import yaml
+    from slurm_cluster import Cluster, ensure_installed
+
+    reason = ensure_installed()
+    if reason:
+        pytest.skip(reason)
+    dirs = {name: checkout(tmp_path, name) for name in ("slurm", "local")}
+    for d in dirs.values():
+        cfg = yaml.safe_load((d / "config.yaml").read_text())
+        smoke = cfg["presets"]["smoke"]
+        smoke["only"] = ["D1-e0"]
+        smoke["every_experiment"]["n_train"] = 1000
+        # 8 x 171 quenches (after numba compiles, about a minute): well past the first attempt's
+        # minute plus SLURM's 30-second polling of time limits on this machine and on CI's
+        smoke["search"].update(chains=8, steps=170, coverage=None)
+        (d / "config.yaml").write_text(yaml.safe_dump(cfg))
+    target = "results/landscapes/D1-e0/bh_minima.parquet"
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    local = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1", "--config", "preset=smoke", target],
+                             cwd=dirs["local"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cluster = Cluster(tmp_path / "cluster")
+    try:
+        cluster.start()
+        proc = run_snakemake(
+            dirs["slurm"], "--profile", "workflow/profiles/slurm", "--config", "preset=smoke", "device=cpu",
+            "--set-resources", "basinhopping:runtime=1 if attempt == 1 else 30", target,
+            "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "5",
+            env=cluster.env, check=False,
+        )
+        if proc.returncode != 0:
+            raise AssertionError(f"{proc.stdout[-3000:]}\n{proc.stderr[-4000:]}\n{cluster.log_tail()}")
+        states = subprocess.run(["squeue", "-t", "all", "-h", "-o", "%k|%T"], env=cluster.env, capture_output=True,
+                                text=True, check=True).stdout.split()
+    finally:
+        cluster.stop()
+        assert local.wait(timeout=900) == 0
+    hopping = [state for comment, state in (line.split("|") for line in states) if comment.startswith("rule_basinhopping")]
+    assert sorted(hopping) == ["COMPLETED", "TIMEOUT"], states
+    assert "resuming basin-hopping" in (dirs["slurm"] / "results/logs/basinhopping/D1-e0.log").read_text()
+    for name in ("bh_minima", "quenches"):
+        a, b = (pd.read_parquet(d / f"results/landscapes/D1-e0/{name}.parquet") for d in dirs.values())
+        pd.testing.assert_frame_equal(a, b)
+
+
 def test_only_mnist_landscapes_ask_for_a_gpu():
     """With device auto, MNIST's basin-hopping jobs ask a cluster for a GPU and no other job does;
     with device cpu none does (the dry run's resources)."""
