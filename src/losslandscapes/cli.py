@@ -1,10 +1,10 @@
 """Command line: ``python -m losslandscapes STEP [options]``, one workflow step per command.
 
 Every option is named and typed (``python -m losslandscapes STEP --help`` lists them). A step
-that needs settings reads them from ``--config`` (the repository's config.yaml, with files of
-your own merged over it by further ``--config``, and ``--set KEY=VALUE`` as ``snakemake
---config`` would set it); the workflow's rules pass the configuration that Snakemake resolved.
-Logs go to standard error with timestamps.
+that needs settings reads them as Snakemake does: ``--configfile`` (the repository's config.yaml
+by default; further files of your own are merged over it) and ``--config KEY=VALUE`` overrides.
+The workflow's rules pass the run's configuration (``results/config.yaml``) and ``--expect``, the
+digest of the settings the step was planned with. Logs go to standard error with timestamps.
 """
 
 from __future__ import annotations
@@ -17,39 +17,51 @@ import time
 import yaml
 
 TORCH_STEPS = {"ljat3", "basinhopping", "connect", "draws", "metrics"}  # the others never import torch (faster start)
-OPTIONS = {  # option -> (help, required); each step lists the ones it takes
-    "--dataset": ("name of an LJAT3 data set of the configuration", True),
-    "--experiment": ("id of an experiment of the configuration", True),
-    "--figure": ("name of a figure of the configuration", True),
-    "--source": ("the experiment's LJAT3 data set (Parquet; LJAT3 experiments only)", False),
-    "--train": ("training set (Parquet)", True),
-    "--test": ("testing set (Parquet)", True),
-    "--start-minima": ("basin-hopping's minima (Parquet), where connect starts", True),
-    "--minima": ("minima (Parquet)", True),
-    "--ts": ("transition states (Parquet)", True),
-    "--quenches": ("every quench of basin-hopping (Parquet)", True),
-    "--db": ("the step's resumable database (SQLite)", True),
-    "--db-dir": ("folder of the draws' resumable databases", True),
-    "--results": ("results folder of a run, whose landscapes are read", True),
-    "--out": ("output file", True),
-    "--out-dir": ("output folder", True),
+OPTIONS = {  # option -> what it names
+    "--dataset": "name of an LJAT3 data set of the configuration",
+    "--experiment": "id of an experiment of the configuration",
+    "--figure": "name of a figure of the configuration",
+    "--source": "the experiment's generated (LJAT3) data set, Parquet; only for LJAT3 experiments",
+    "--train": "training set, Parquet",
+    "--test": "testing set, Parquet",
+    "--start-minima": "basin-hopping's minima, Parquet",
+    "--minima": "minima, Parquet",
+    "--ts": "transition states, Parquet",
+    "--quenches": "every quench of basin-hopping, Parquet",
+    "--db": "the step's database, SQLite",
+    "--db-dir": "folder of the draws' databases",
+    "--results": "results folder of a run, whose landscapes are read",
+    "--out": "output file",
+    "--out-dir": "output folder",
 }
-STEPS = {  # step -> (what it does, its options besides --config/--set/--threads)
-    "ljat3": ("generate and label one LJAT3 data set", ["--dataset", "--out"]),
-    "experiment": ("an experiment's training and testing sets", ["--experiment", "--source", "--train", "--test"]),
-    "basinhopping": ("sample an experiment's minima", ["--experiment", "--train", "--db", "--minima", "--quenches"]),
-    "connect": ("transition states between the minima", ["--experiment", "--train", "--start-minima", "--db",
-                                                         "--minima", "--ts"]),
-    "draws": ("independent draws of the training set: their global minima", ["--experiment", "--source", "--db-dir",
-                                                                               "--out"]),
-    "pathsample": ("PATHSAMPLE's min.data, ts.data, points.min and points.ts", ["--minima", "--ts", "--out-dir"]),
-    "metrics": ("losses and AUCs of every minimum", ["--experiment", "--train", "--test", "--minima", "--out"]),
-    "disconnectivity": ("a landscape's disconnectivity graph", ["--minima", "--ts", "--out"]),
-    "tables": ("every table and the comparison with the paper", ["--results", "--out-dir"]),
-    "claims": ("the paper's claims, checked", ["--results", "--out-dir"]),
-    "figure": ("one figure", ["--figure", "--results", "--out"]),
+ROLES = {"in": " (read)", "out": " (written)", "db": " (created, or resumed where it exists)", None: ""}
+EXP = ("--experiment", None)
+STEPS = {  # step -> (what it does, [(option, role)])
+    "ljat3": ("generate and label one LJAT3 data set", [("--dataset", None), ("--out", "out")]),
+    "experiment": ("an experiment's training and testing sets",
+                   [EXP, ("--source", "in"), ("--train", "out"), ("--test", "out")]),
+    "basinhopping": ("sample an experiment's minima",
+                     [EXP, ("--train", "in"), ("--db", "db"), ("--minima", "out"), ("--quenches", "out")]),
+    "connect": ("transition states between the minima", [EXP, ("--train", "in"), ("--start-minima", "in"),
+                                                          ("--db", "db"), ("--minima", "out"), ("--ts", "out")]),
+    "draws": ("independent draws of the training set: their global minima",
+              [EXP, ("--source", "in"), ("--db-dir", "db"), ("--out", "out")]),
+    "pathsample": ("PATHSAMPLE's min.data, ts.data, points.min and points.ts",
+                   [("--minima", "in"), ("--ts", "in"), ("--out-dir", "out")]),
+    "metrics": ("losses and AUCs of every minimum",
+                [EXP, ("--train", "in"), ("--test", "in"), ("--minima", "in"), ("--out", "out")]),
+    "disconnectivity": ("a landscape's disconnectivity graph", [("--minima", "in"), ("--ts", "in"), ("--out", "out")]),
+    "tables": ("every table and the comparison with the paper", [("--results", "in"), ("--out-dir", "out")]),
+    "claims": ("the paper's claims, checked", [("--results", "in"), ("--out-dir", "out")]),
+    "figure": ("one figure", [("--figure", None), ("--results", "in"), ("--out", "out")]),
 }
 NO_CONFIG = {"pathsample"}
+NAMES = {"--dataset", "--experiment", "--figure"}
+OPTIONAL = {"--source"}
+
+
+class UsageError(Exception):
+    """Bad command-line input; the message names the option."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -58,48 +70,82 @@ def parser() -> argparse.ArgumentParser:
     for step, (what, options) in STEPS.items():
         s = sub.add_parser(step, help=what, description=what)
         if step not in NO_CONFIG:
-            s.add_argument("--config", action="append", required=True, metavar="FILE",
-                           help="configuration file; a second and further ones are merged over the first")
-            s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                           help="override a top-level key (VALUE is YAML), as snakemake --config does")
-        for opt in options:
-            help_, required = OPTIONS[opt]
-            s.add_argument(opt, required=required, help=help_, metavar="PATH" if opt not in (
-                "--dataset", "--experiment", "--figure") else "NAME")
+            s.add_argument("--configfile", action="append", metavar="FILE",
+                           help="configuration file (default: config.yaml); further ones are merged over the first")
+            s.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                           help="set a top-level key (VALUE is YAML), as snakemake --config does")
+            s.add_argument("--expect", metavar="DIGEST",
+                           help="stop unless the configuration gives this step the settings with this digest")
+        for opt, role in options:
+            s.add_argument(opt, required=opt not in OPTIONAL, help=OPTIONS[opt] + ROLES[role],
+                           metavar="NAME" if opt in NAMES else "PATH")
         s.add_argument("--threads", type=int, default=1, help="threads of this job (default 1)")
     return p
 
 
-def load_config(files: list[str], sets: list[str]):
-    """The resolved ``config.Config`` of ``files`` (merged as user files over the first) and
-    ``KEY=VALUE`` overrides."""
-    from losslandscapes.config import ConfigError, resolve, with_user_files
+def load_config(files: list[str] | None, sets: list[str]):
+    """The resolved ``config.Config`` of ``files`` (merged as user files over the first;
+    config.yaml by default) and ``KEY=VALUE`` overrides."""
+    from pathlib import Path
 
+    from losslandscapes.config import resolve, with_user_files
+
+    files = files or ["config.yaml"]
+    for f in files:
+        if not Path(f).is_file():
+            raise UsageError(f"--configfile {f}: no such file")
     overrides = {}
     for item in sets:
         key, eq, value = item.partition("=")
         if not eq or not key:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+            raise UsageError(f"--config {item!r}: expected KEY=VALUE")
         overrides[key] = yaml.safe_load(value)
-    return resolve(with_user_files(files[0], files[1:], overrides))
+    try:
+        raw = with_user_files(files[0], files[1:], overrides)
+    except yaml.YAMLError as err:
+        raise UsageError(f"--configfile {files[0]}: not valid YAML: {err}") from None
+    return resolve(raw)
+
+
+def _name(cfg, a: argparse.Namespace, step: str) -> str | None:
+    """The experiment, data set or figure that the options name, checked against ``cfg``."""
+    if getattr(a, "experiment", None) is not None:
+        if a.experiment not in cfg.ids():
+            raise UsageError(f"--experiment {a.experiment!r}: not an experiment of this configuration")
+        kind = cfg.experiment(a.experiment).data_kind
+        if step in ("experiment", "draws") and kind.generated != (a.source is not None):
+            raise UsageError(f"--source: {'needed' if kind.generated else 'not used'} for experiment {a.experiment} "
+                             f"(data set kind {kind.name})")
+        return a.experiment
+    if getattr(a, "dataset", None) is not None:
+        if a.dataset not in cfg.ljat3_datasets():
+            raise UsageError(f"--dataset {a.dataset!r}: not an LJAT3 data set used by this configuration "
+                             f"({', '.join(cfg.ljat3_datasets()) or 'none'})")
+        return a.dataset
+    if getattr(a, "figure", None) is not None:
+        if a.figure not in cfg.present(cfg.figures):
+            raise UsageError(f"--figure {a.figure!r}: not a figure of this configuration "
+                             f"({', '.join(cfg.present(cfg.figures))})")
+        return a.figure
+    return None
 
 
 def run(a: argparse.Namespace) -> None:
     """Call the step's function of ``stages`` with what the options name."""
-    from losslandscapes.config import derive_seed
+    from losslandscapes.config import derive_seed, digest
     from losslandscapes.paths import landscape_files, spec_inputs
     from losslandscapes.stages import analysis, data, landscape
 
     if a.step == "pathsample":
         return landscape.pathsample(a.minima, a.ts, a.out_dir)
-    cfg = load_config(a.config, a.set)
-    exp = cfg.experiment(a.experiment).for_step(a.step) if getattr(a, "experiment", None) else None
+    cfg = load_config(a.configfile, a.config)
+    name = _name(cfg, a, a.step)
+    if a.expect is not None and (found := digest(cfg.step_settings(a.step, name))) != a.expect:
+        raise UsageError(f"--expect {a.expect}: the configuration gives this step other settings (digest {found}); "
+                         "was the run's configuration rewritten by another snakemake command? Run snakemake again")
+    exp = cfg.experiment(name).for_step(a.step) if getattr(a, "experiment", None) else None
     if a.step == "ljat3":
-        if a.dataset not in cfg.ljat3_datasets():
-            raise SystemExit(f"--dataset {a.dataset!r}: not an LJAT3 data set of this configuration "
-                             f"({', '.join(cfg.ljat3_datasets()) or 'none'})")
-        return data.ljat3(a.dataset, cfg.datasets[a.dataset]["L"], cfg.ljat3, derive_seed(cfg.seed, a.dataset),
-                          cfg.device, a.out)
+        return data.ljat3(name, cfg.datasets[name]["L"], cfg.ljat3, derive_seed(cfg.seed, name), cfg.device, a.out)
     if a.step == "experiment":
         return data.experiment(exp, cfg.datasets[exp.data], a.source, a.train, a.test)
     if a.step == "basinhopping":
@@ -114,15 +160,12 @@ def run(a: argparse.Namespace) -> None:
         return analysis.disconnectivity(a.minima, a.ts, a.out, cfg.levels)
     if a.step == "tables":
         tables = cfg.present(cfg.tables)
-        inputs = {e: f for name in tables for e, f in spec_inputs(a.results, cfg, cfg.tables, name).items()}
+        inputs = {e: f for t in tables for e, f in spec_inputs(a.results, cfg, cfg.tables, t).items()}
         return analysis.tables(tables, inputs, a.out_dir)
     if a.step == "claims":
         return analysis.claims({e: landscape_files(a.results, cfg.experiment(e)) for e in cfg.ids()}, a.out_dir)
     if a.step == "figure":
-        figures = cfg.present(cfg.figures)
-        if a.figure not in figures:
-            raise SystemExit(f"--figure {a.figure!r}: not a figure of this configuration ({', '.join(figures)})")
-        return analysis.figure(figures[a.figure], spec_inputs(a.results, cfg, cfg.figures, a.figure), a.out)
+        return analysis.figure(cfg.present(cfg.figures)[name], spec_inputs(a.results, cfg, cfg.figures, name), a.out)
     raise AssertionError(a.step)
 
 
@@ -141,7 +184,14 @@ def main(argv=None) -> int:
     log = logging.getLogger("losslandscapes")
     t0 = time.monotonic()
     log.info("step %s started", a.step)
-    run(a)
+    from losslandscapes.config import ConfigError
+    from losslandscapes.storage.artefacts import ArtefactError
+
+    try:
+        run(a)
+    except (UsageError, ConfigError, ArtefactError) as err:
+        log.error("step %s: %s", a.step, err)
+        return 2
     log.info("step %s finished in %.1f s", a.step, time.monotonic() - t0)
     return 0
 

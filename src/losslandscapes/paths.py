@@ -1,5 +1,6 @@
-"""Where the workflow keeps an experiment's artefacts under a results directory: the one owner of
-these names, for the rules and for the steps that read many landscapes (tables, claims, figures)."""
+"""The files of a finished landscape under a results directory: the one owner of these names for
+the rules that need them and for the steps that read many landscapes (tables, claims, figures).
+The rules name the other files (data, training sets, databases, logs) themselves."""
 
 from __future__ import annotations
 

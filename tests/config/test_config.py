@@ -3,16 +3,9 @@
 import copy
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from losslandscapes.storage.artefacts import ArtefactError, read_parquet, write_parquet
 from losslandscapes.config import ConfigError, apply_preset, load_yaml, merge_user, resolve, with_user_files
-from losslandscapes.storage.database import Database, DatabaseError
-from losslandscapes.data.sets import build
-
-from fixtures import NoSymmetry  # tests/fixtures.py
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
@@ -56,6 +49,7 @@ CASES = {
     "L <= 0": (setter(["datasets", "D1", "L"], 0), "datasets.D1.L"),
     "odd n_starts": (setter(["ljat3", "n_starts"], 1001), "ljat3.n_starts"),
     "n_starts < 2": (setter(["ljat3", "n_starts"], 0), "ljat3.n_starts"),
+    "Z not a number": (setter(["ljat3", "Z"], "strong"), "ljat3.Z"),
     "non-integer seed": (setter(["seed"], "abc"), "seed"),
     "unknown labelling": (setter(["ljat3", "labelling"], "magic"), "ljat3.labelling"),
     "error above 100": (set_exp("error", 150), "error"),
@@ -162,60 +156,3 @@ def test_duplicate_experiment_ids():
     raw["experiments"].append(dict(raw["experiments"][0]))
     with pytest.raises(ConfigError, match=r"id: duplicate experiment id 'D1-e0'"):
         resolve(raw, SCHEMA)
-
-
-def test_truncated_and_foreign_parquet(tmp_path):
-    good = tmp_path / "a.parquet"
-    write_parquet(good, pd.DataFrame({"x": [1.0, 2.0]}), {"k": 1})
-    bad = tmp_path / "b.parquet"
-    bad.write_bytes(good.read_bytes()[:-20])
-    with pytest.raises(ArtefactError, match="b.parquet"):
-        read_parquet(bad)
-    foreign = tmp_path / "c.parquet"
-    pd.DataFrame({"x": [1.0]}).to_parquet(foreign)
-    with pytest.raises(ArtefactError, match="c.parquet.*metadata"):
-        read_parquet(foreign)
-    with pytest.raises(ArtefactError, match="d.parquet: file not found"):
-        read_parquet(tmp_path / "d.parquet")
-
-
-def test_nan_features_rejected(rng):
-    exp = resolve(copy.deepcopy(BASE)).experiment("D1-e0")
-    Xp = rng.uniform(0, 1, (2000, 2))
-    Xp[17, 1] = np.nan
-    y = rng.integers(0, 4, 2000)
-    with pytest.raises(ArtefactError, match="NaN or infinite features.*row 17"):
-        build(exp, (Xp, y, Xp[:10] * 0 + 1, y[:10]), ("r12", "r13"))
-
-
-def test_corrupted_database(tmp_path):
-    path = tmp_path / "db.sqlite"
-    path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(DatabaseError, match="db.sqlite: corrupted"):
-        Database(path, {"a": 1}, NoSymmetry(), 1e-6, 0.1)
-
-
-def test_database_with_other_settings_is_moved_aside(tmp_path):
-    path = tmp_path / "db.sqlite"
-    db = Database(path, {"a": 1}, NoSymmetry(), 1e-6, 0.1)
-    db.add_minimum(1.0, np.zeros(2), 0.0, 1.0, 0, 0)
-    db.commit()
-    db.close()
-    db = Database(path, {"a": 2}, NoSymmetry(), 1e-6, 0.1)
-    assert not db.minima.ids and (tmp_path / "db.sqlite.stale").exists()
-
-
-def test_database_of_an_older_engine_is_moved_aside(tmp_path, monkeypatch):
-    """Stored points from an engine whose results meant something else (e.g. push-offs before
-    issue 19) are never resumed."""
-    from losslandscapes.storage import database
-
-    path = tmp_path / "db.sqlite"
-    monkeypatch.setattr(database, "ENGINE", database.ENGINE - 1)
-    db = Database(path, {"a": 1}, NoSymmetry(), 1e-6, 0.1)
-    db.add_minimum(1.0, np.zeros(2), 0.0, 1.0, 0, 0)
-    db.commit()
-    db.close()
-    monkeypatch.undo()
-    db = Database(path, {"a": 1}, NoSymmetry(), 1e-6, 0.1)
-    assert not db.minima.ids and (tmp_path / "db.sqlite.stale").exists()

@@ -3,9 +3,10 @@ import gzip
 import numpy as np
 import pytest
 
-from losslandscapes.data import sets
-from losslandscapes.data import mnist
+from losslandscapes.config import resolve
+from losslandscapes.data import mnist, sets
 from losslandscapes.data.sets import locality_masks, mislabel, n_frozen
+from losslandscapes.storage.artefacts import ArtefactError
 
 import settings  # tests/settings.py: config.yaml as the base of small test configurations
 
@@ -134,3 +135,12 @@ def test_error_levels_share_one_training_set_with_nested_mislabelling(rng):
         same = built["x10", k]["label"][flags[10]].to_numpy() == built["x50", k]["label"][flags[10]].to_numpy()
         assert same.all()  # ... with the same wrong labels
     assert built["x0", 0]["source_index"].tolist() != built["x0", 1]["source_index"].tolist()  # draws differ
+
+
+def test_nan_features_rejected(rng):
+    exp = resolve(settings.raw_config()).experiment("D1-e0")
+    Xp = rng.uniform(0, 1, (2000, 2))
+    Xp[17, 1] = np.nan
+    y = rng.integers(0, 4, 2000)
+    with pytest.raises(ArtefactError, match="NaN or infinite features.*row 17"):
+        sets.build(exp, (Xp, y, Xp[:10] * 0 + 1, y[:10]), ("r12", "r13"))

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from losslandscapes.cli import OPTIONS, STEPS, parser
+from losslandscapes.cli import OPTIONS, ROLES, STEPS, parser
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,13 +20,13 @@ def cli(*args):
 @pytest.mark.parametrize("step", sorted(STEPS))
 def test_help_lists_every_option_of_a_step(step):
     text = parser()._subparsers._group_actions[0].choices[step].format_help()
-    for opt in STEPS[step][1]:
-        assert opt in text and OPTIONS[opt][0].split()[0] in text
+    for opt, role in STEPS[step][1]:
+        assert opt in text and OPTIONS[opt].split()[0] in text and ROLES[role] in " ".join(text.split())
     assert "--threads" in text and "json" not in text.lower()
 
 
 def test_a_step_runs_by_hand_with_the_repository_config(tmp_path):
-    proc = cli("experiment", "--config", "config.yaml", "--set", "preset=smoke", "--experiment", "MNIST-e0",
+    proc = cli("experiment", "--config", "preset=smoke", "--experiment", "MNIST-e0",
                "--train", str(tmp_path / "train.parquet"), "--test", str(tmp_path / "test.parquet"))
     assert proc.returncode == 0, proc.stderr
     train = pd.read_parquet(tmp_path / "train.parquet")
@@ -34,11 +34,28 @@ def test_a_step_runs_by_hand_with_the_repository_config(tmp_path):
     assert len(train) == smoke["n_train"] != 1000 and {"x", "label"} <= set(train.columns)  # --set preset=smoke took
 
 
-def test_an_unknown_experiment_or_a_bad_override_is_named():
-    proc = cli("metrics", "--config", "config.yaml", "--experiment", "D9-e0", "--train", "a", "--test", "b",
-               "--minima", "c", "--out", "d")
-    assert proc.returncode != 0 and "no experiment with id 'D9-e0'" in proc.stderr
-    proc = cli("tables", "--config", "config.yaml", "--set", "preset", "--results", "r", "--out-dir", "o")
-    assert proc.returncode != 0 and "--set 'preset': expected KEY=VALUE" in proc.stderr
-    proc = cli("basinhopping", "--config", "config.yaml", "--experiment", "D1-e0")
+def test_bad_options_are_named_without_a_traceback(tmp_path):
+    cases = [
+        (["metrics", "--experiment", "D9-e0", "--train", "a", "--test", "b", "--minima", "c", "--out", "d"],
+         "--experiment 'D9-e0': not an experiment of this configuration"),
+        (["tables", "--config", "preset", "--results", "r", "--out-dir", "o"], "--config 'preset': expected KEY=VALUE"),
+        (["tables", "--configfile", "nowhere.yaml", "--results", "r", "--out-dir", "o"], "--configfile nowhere.yaml: no such file"),
+        (["experiment", "--experiment", "D1-e0", "--train", "a", "--test", "b"], "--source: needed for experiment D1-e0"),
+        (["figure", "--figure", "figure9", "--results", "r", "--out", "o"], "--figure 'figure9': not a figure"),
+        (["disconnectivity", "--expect", "0123456789abcdef", "--minima", "m", "--ts", "t", "--out", "o"],
+         "--expect 0123456789abcdef: the configuration gives this step other settings"),
+    ]
+    for args, message in cases:
+        proc = cli(*args)
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, (args, proc.stderr)
+    proc = cli("basinhopping", "--experiment", "D1-e0")
     assert proc.returncode == 2 and "--train" in proc.stderr  # argparse names the missing options
+
+
+def test_expect_accepts_the_digest_the_workflow_plans():
+    from losslandscapes.config import digest, load_yaml, resolve
+
+    cfg = resolve(load_yaml(ROOT / "config.yaml"))
+    planned = digest(cfg.step_settings("disconnectivity"))
+    proc = cli("disconnectivity", "--expect", planned, "--minima", "no.parquet", "--ts", "no.parquet", "--out", "o")
+    assert proc.returncode == 2 and "--expect" not in proc.stderr and "no.parquet" in proc.stderr

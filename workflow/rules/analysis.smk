@@ -18,10 +18,9 @@ rule metrics:
         mem_mb=4000,
     params:
         resolved=RESOLVED,
-        settings=step_settings("metrics"),
-        auc=CFG.auc,
+        digest=step_digest("metrics"),
     shell:
-        "python -m losslandscapes metrics --config {params.resolved:q} --experiment {wildcards.exp} --train {input.train:q}"
+        "python -m losslandscapes metrics --configfile {params.resolved:q} --expect {params.digest} --experiment {wildcards.exp} --train {input.train:q}"
         " --test {input.test:q} --minima {input.minima:q} --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
@@ -42,9 +41,9 @@ rule disconnectivity:
         mem_mb=2000,
     params:
         resolved=RESOLVED,
-        levels=CFG.levels,
+        digest=step_digest("disconnectivity"),
     shell:
-        "python -m losslandscapes disconnectivity --config {params.resolved:q} --minima {input.minima:q} --ts {input.ts:q}"
+        "python -m losslandscapes disconnectivity --configfile {params.resolved:q} --expect {params.digest} --minima {input.minima:q} --ts {input.ts:q}"
         " --out {output:q} > {log:q} 2>&1"
 
 
@@ -77,11 +76,11 @@ rule tables:
         mem_mb=2000,
     params:
         resolved=RESOLVED,
+        digest=step_digest("tables"),
         out_dir=lambda w, output: os.path.dirname(output[0]),
         results=lambda w, output: os.path.dirname(os.path.dirname(output[0])),
-        specs=lambda w: CFG.present(CFG.tables),
     shell:
-        "python -m losslandscapes tables --config {params.resolved:q} --results {params.results:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "python -m losslandscapes tables --configfile {params.resolved:q} --expect {params.digest} --results {params.results:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule claims:
@@ -105,10 +104,11 @@ rule claims:
         mem_mb=2000,
     params:
         resolved=RESOLVED,
+        digest=step_digest("claims"),
         out_dir=lambda w, output: os.path.dirname(output[0]),
         results=lambda w, output: os.path.dirname(os.path.dirname(output[0])),
     shell:
-        "python -m losslandscapes claims --config {params.resolved:q} --results {params.results:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "python -m losslandscapes claims --configfile {params.resolved:q} --expect {params.digest} --results {params.results:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule figure:
@@ -133,8 +133,8 @@ rule figure:
         mem_mb=2000,
     params:
         resolved=RESOLVED,
+        digest=step_digest("figure"),
         results=lambda w, output: os.path.dirname(os.path.dirname(output[0])),
-        spec=lambda w: CFG.present(CFG.figures)[w.figure],
     shell:
-        "python -m losslandscapes figure --config {params.resolved:q} --figure {wildcards.figure} --results {params.results:q} --out {output:q}"
+        "python -m losslandscapes figure --configfile {params.resolved:q} --expect {params.digest} --figure {wildcards.figure} --results {params.results:q} --out {output:q}"
         " > {log:q} 2>&1"

@@ -1,6 +1,9 @@
 import re
+import shlex
 
 import yaml
+
+from losslandscapes.config import digest
 
 from losslandscapes.paths import landscape_files as _landscape_files
 from losslandscapes.paths import spec_inputs as _spec_inputs
@@ -22,19 +25,25 @@ def write_resolved(path, cfg):
     if os.path.exists(path) and open(path).read() == text:
         return
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(f"{path}.tmp", "w") as fh:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as fh:
         fh.write(text)
-    os.replace(f"{path}.tmp", path)
+    os.replace(tmp, path)
 
 
 write_resolved(RESOLVED, config)
 
 
-def step_settings(step):
-    """The settings of an experiment that ``step`` uses (``Experiment.for_step``), as a rule's
-    params: when they change, Snakemake reruns the step (and a new pathway budget keeps the
-    minima)."""
-    return lambda w: CFG.experiment(w.exp).for_step(step).as_dict()
+def step_digest(step):
+    """The digest of what ``step`` reads from the configuration (``Config.step_settings``) for
+    a job's experiment, data set or figure: the rule's rerun trigger, and what the job checks
+    that it was given (``--expect``)."""
+
+    def of(w):
+        name = w.get("exp") or w.get("dataset") or w.get("figure")
+        return digest(CFG.step_settings(step, name))
+
+    return of
 
 
 def critical_first(wildcards):

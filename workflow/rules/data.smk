@@ -14,14 +14,9 @@ rule ljat3:
         mem_mb=6000,
     params:
         resolved=RESOLVED,
-        settings=lambda w: {
-            "L": CFG.datasets[w.dataset]["L"],
-            "ljat3": CFG.ljat3,
-            "seed": CFG.seed,
-            "device": CFG.device,
-        },
+        digest=step_digest("ljat3"),
     shell:
-        "python -m losslandscapes ljat3 --config {params.resolved:q} --dataset {wildcards.dataset} --out {output:q} --threads {threads} > {log:q} 2>&1"
+        "python -m losslandscapes ljat3 --configfile {params.resolved:q} --expect {params.digest} --dataset {wildcards.dataset} --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule experiment:
@@ -42,8 +37,10 @@ rule experiment:
         mem_mb=2000,
     params:
         resolved=RESOLVED,
-        settings=step_settings("experiment"),
-        source=lambda w, input: f"--source {input[0]}" if len(input) else "",
+        digest=step_digest("experiment"),
+        source=lambda w, input: (
+            f"--source {shlex.quote(input[0])}" if len(input) else ""
+        ),
     shell:
-        "python -m losslandscapes experiment --config {params.resolved:q} --experiment {wildcards.exp} {params.source}"
+        "python -m losslandscapes experiment --configfile {params.resolved:q} --expect {params.digest} --experiment {wildcards.exp} {params.source}"
         " --train {output.train:q} --test {output.test:q} > {log:q} 2>&1"

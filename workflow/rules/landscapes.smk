@@ -18,11 +18,10 @@ rule basinhopping:
         gpu=uses_gpu,
     params:
         resolved=RESOLVED,
+        digest=step_digest("basinhopping"),
         db=lambda w: f"{RES}/work/{w.exp}/basinhopping.sqlite",
-        settings=step_settings("basinhopping"),
-        device=CFG.device,
     shell:
-        "python -m losslandscapes basinhopping --config {params.resolved:q} --experiment {wildcards.exp} --train {input.train:q}"
+        "python -m losslandscapes basinhopping --configfile {params.resolved:q} --expect {params.digest} --experiment {wildcards.exp} --train {input.train:q}"
         " --db {params.db:q} --minima {output.minima:q}"
         " --quenches {output.quenches:q} --threads {threads} > {log:q} 2>&1"
 
@@ -47,11 +46,10 @@ rule connect:
         mem_mb=4000,
     params:
         resolved=RESOLVED,
+        digest=step_digest("connect"),
         db=lambda w: f"{RES}/work/{w.exp}/connect.sqlite",
-        settings=step_settings("connect"),
-        device=CFG.device,
     shell:
-        "python -m losslandscapes connect --config {params.resolved:q} --experiment {wildcards.exp} --train {input.train:q}"
+        "python -m losslandscapes connect --configfile {params.resolved:q} --expect {params.digest} --experiment {wildcards.exp} --train {input.train:q}"
         " --start-minima {input.start_minima:q} --db {params.db:q}"
         " --minima {output.minima:q} --ts {output.ts:q} --threads {threads} > {log:q} 2>&1"
 
@@ -75,12 +73,13 @@ rule draws:
         gpu=uses_gpu,
     params:
         resolved=RESOLVED,
+        digest=step_digest("draws"),
         db_dir=lambda w: f"{RES}/work/{w.exp}",
-        settings=step_settings("draws"),
-        device=CFG.device,
-        source=lambda w, input: f"--source {input[0]}" if len(input) else "",
+        source=lambda w, input: (
+            f"--source {shlex.quote(input[0])}" if len(input) else ""
+        ),
     shell:
-        "python -m losslandscapes draws --config {params.resolved:q} --experiment {wildcards.exp} {params.source}"
+        "python -m losslandscapes draws --configfile {params.resolved:q} --expect {params.digest} --experiment {wildcards.exp} {params.source}"
         " --db-dir {params.db_dir:q} --out {output:q} --threads {threads} > {log:q} 2>&1"
 
 

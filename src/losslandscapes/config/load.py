@@ -187,6 +187,9 @@ def resolve(raw: dict, schema_path: str | Path | None = None) -> Config:
         raise ConfigError(f"ljat3.n_starts: expected an even integer >= 2, got {n_starts!r}")
     if ljat3.get("labelling") not in ("lbfgs", "gradient_flow"):
         raise ConfigError(f"ljat3.labelling: expected lbfgs or gradient_flow, got {ljat3.get('labelling')!r}")
+    Z = ljat3.get("Z")
+    if isinstance(Z, bool) or not isinstance(Z, (int, float)) or not math.isfinite(Z):
+        raise ConfigError(f"ljat3.Z: expected a number (the Axilrod-Teller strength), got {Z!r}")
     _dataclass_from(Minimiser, ljat3.get("minimiser") or {}, "ljat3.minimiser")
     for name, ds in datasets.items():
         if problem := kind_of(ds.get("kind"), f"datasets.{name}.kind").check(name, ds):

@@ -144,7 +144,7 @@ STEP_SETTINGS = {  # the sections of an experiment that each step uses
     "basinhopping": ("search",),
     "connect": ("search", "connect"),
     "draws": ("search", "draws"),
-    "metrics": ("search", "connect"),
+    "metrics": ("search", "connect"),  # it reads the minima that both made: a new budget reruns it
 }
 
 
@@ -192,10 +192,46 @@ class Config:
         return out
 
     def ljat3_datasets(self) -> list[str]:
-        used = {e.data for e in self.experiments}
+        """The generated (LJAT3) data sets that the experiments use."""
         from losslandscapes.data.kinds import KINDS
 
+        used = {e.data for e in self.experiments}
         return [n for n, d in self.datasets.items() if KINDS[d["kind"]].generated and n in used]
+
+    def step_settings(self, step: str, name: str | None = None) -> dict:
+        """Everything workflow step ``step`` reads from this configuration for ``name`` (an
+        experiment id, a data set or a figure; none for the steps over all experiments). Its
+        ``digest`` is the rule's rerun trigger, and the step checks that it was given the settings
+        the workflow planned (``cli --expect``)."""
+        if step == "ljat3":
+            return {"L": self.datasets[name]["L"], "ljat3": self.ljat3, "seed": self.seed, "device": self.device}
+        if step in STEP_SETTINGS:
+            exp = self.experiment(name)
+            out = {"experiment": exp.for_step(step).as_dict()}
+            if step in ("experiment", "draws"):
+                out["dataset"] = self.datasets[exp.data]
+            if step in ("basinhopping", "connect", "draws"):
+                out["device"] = self.device
+            if step in ("draws", "metrics"):
+                out["auc"] = self.auc
+            return out
+        if step == "disconnectivity":
+            return {"levels": self.levels}
+        if step == "tables":
+            return {"tables": self.present(self.tables)}
+        if step == "claims":
+            return {"experiments": self.ids()}
+        if step == "figure":
+            return {"figure": self.present(self.figures)[name]}
+        return {}
+
+
+def digest(settings: dict) -> str:
+    """A short, stable digest (16 hex digits) of a mapping of settings."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def derive_seed(seed: int, name: str) -> int:

@@ -1,5 +1,5 @@
 """An experiment's data: training/testing split, mislabelling and the locality mask (the
-parameter layout itself is ``layout``'s)."""
+parameter layout itself is ``potentials.layout``'s)."""
 
 from __future__ import annotations
 

@@ -10,12 +10,12 @@ later. ``settle`` does both.
 1. (push-offs only) a path-following descent: L-BFGS steps of at most ``Connect.descent_step``
    until the RMS gradient, after rising well above its starting value, has fallen to
    ``Connect.past_peak`` of its peak: past the inflection of the steepest-descent path, inside
-   the basin that the path enters (``optimize``, step 5);
+   the basin that the path enters (``optimize.lbfgs``, step 5);
 2. a loose L-BFGS quench to ``Search.quench_gtol``; a row that lands on a stored minimum stops;
 3. polish by exact-Hessian eigenvector-following to ``Search.tight_gtol`` (every mode downhill, no
    step may raise the loss); its last Hessian verifies the minimum (no negative eigenvalue).
-   Above ``hessian.EXACT_LIMIT`` parameters, or where the polish fails, L-BFGS tightens instead
-   and ``hessian.minimum_spectrum`` checks the lowest eigenvalue (Cholesky, or Lanczos);
+   Above ``spectra.EXACT_LIMIT`` parameters, or where the polish fails, L-BFGS tightens instead
+   and ``spectra.minimum_spectrum`` checks the lowest eigenvalue (Cholesky, or Lanczos);
 4. identify against the database (plain and symmetry-aligned) and store if new.
 """
 

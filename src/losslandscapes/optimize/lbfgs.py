@@ -21,8 +21,9 @@ Algorithm per row (docs/methods.md §2):
    descent from a transition state is then past the inflection of its path, inside a basin.
    (The first steps from a push-off can halve its tiny gradient; that is no peak.)
 
-``minimise_potential`` runs the compiled copy of this algorithm (``kernels.lbfgs_row``, one row
-per task) when the potential has a CPU kernel, and ``LBFGSPool`` otherwise.
+``minimise_potential`` runs the compiled copy of this algorithm
+(``potentials.kernels.lbfgs.lbfgs_row``, one row per task) when the potential has a CPU kernel,
+and ``LBFGSPool`` otherwise.
 """
 
 from __future__ import annotations

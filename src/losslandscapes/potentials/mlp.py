@@ -82,8 +82,9 @@ class MLPLoss(Potential):
     """Mean cross-entropy of a tanh MLP plus ``lam * sum(w^2)`` (docs/methods.md §1).
 
     ``network``: layer sizes (inputs, hidden..., outputs), with ``free`` boolean over the full
-    parameter layout or None, or a ``layout.Layout``; ``X[N, I]``, ``y[N]`` int. ``backend``: ``numba`` (compiled CPU kernels,
-    ``kernels.MLPKernel``), ``torch`` (CUDA, and the reference), or ``auto`` (numba on CPU).
+    parameter layout or None, or a ``layout.Layout``; ``X[N, I]``, ``y[N]`` int. ``backend``:
+    ``numba`` (compiled CPU kernels, ``kernels.mlp.MLPKernel``), ``torch`` (CUDA, and the
+    reference), or ``auto`` (numba on CPU).
     """
 
     def __init__(self, network, X, y, lam: float, free=None, regularise_biases=True, device="cpu", backend="auto"):
@@ -124,7 +125,7 @@ class MLPLoss(Potential):
 
     def precondition(self, v: torch.Tensor) -> torch.Tensor:
         """``v[B, P]`` with its first-layer weights ([hidden, inputs] rows) times ``input_metric``:
-        the L-BFGS metric (``optimize``, step 2); ``kernels.precondition_row`` on the CPU."""
+        the L-BFGS metric (``optimize.lbfgs``, step 2); ``kernels.lbfgs.precondition_row`` on the CPU."""
         w = self.full(v)
         I, H = self.sizes[:2]
         w = torch.cat([(w[:, : H * I].reshape(-1, H, I) @ self._metric).reshape(-1, H * I), w[:, H * I:]], 1)
@@ -180,12 +181,9 @@ class MLPLoss(Potential):
         """Loss [B] and its analytic gradient [B, P] in torch (hand-written backpropagation)."""
         w = self.full(x)
         B, N = w.shape[0], self.X.shape[0]
-        acts, Ws, off = [self.X], [], 0
-        n_layers = len(self.sizes) - 1
-        for layer, (i, o) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
-            W = w[:, off : off + o * i].reshape(B, o, i)
-            b = w[:, off + o * i : off + o * i + o]
-            off += o * i + o
+        acts, Ws = [self.X], []
+        n_layers = self.layout.n_layers
+        for layer, (W, b) in enumerate(self.layout.layers(w)):
             a = acts[-1]
             z = (torch.einsum("ni,boi->bno", a, W) if layer == 0 else torch.bmm(a, W.transpose(1, 2))) + b[:, None, :]
             Ws.append(W)
@@ -223,10 +221,7 @@ class MLPLoss(Potential):
         if len(self.sizes) != 3:
             return super().hessian(x)
         I, Hd, C = self.sizes
-        w = self.full(x.detach()[None])[0]
-        W1, b1 = w[: Hd * I].reshape(Hd, I), w[Hd * I : Hd * I + Hd]
-        off = Hd * I + Hd
-        W2, b2 = w[off : off + C * Hd].reshape(C, Hd), w[off + C * Hd :]
+        (W1, b1), (W2, b2) = self.layout.layers(self.full(x.detach()[None])[0])
         N = self.X.shape[0]
         ones = torch.ones(N, 1, dtype=DTYPE, device=self.device)
         h = torch.tanh(self.X @ W1.T + b1)
@@ -249,7 +244,8 @@ class MLPLoss(Potential):
         blocks = torch.cat([torch.cat([H11, H12], 1), torch.cat([H12.T, H22], 1)], 0)
         j, a = np.divmod(np.arange(Hd * (I + 1)), I + 1)  # block order -> layout W1, b1, W2, b2
         c, k = np.divmod(np.arange(C * (Hd + 1)), Hd + 1)
-        order = np.concatenate([np.where(a < I, j * I + a, Hd * I + j), np.where(k < Hd, off + c * Hd + k, off + C * Hd + c)])
+        w1, bias1, w2, bias2 = (int(o) for pair in zip(self.layout.weight_offsets, self.layout.bias_offsets) for o in pair)
+        order = np.concatenate([np.where(a < I, w1 + j * I + a, bias1 + j), np.where(k < Hd, w2 + c * Hd + k, bias2 + c)])
         Hf = torch.empty_like(blocks)
         idx = torch.as_tensor(order, device=self.device)
         Hf[idx[:, None], idx[None, :]] = blocks

@@ -20,17 +20,17 @@ log = logging.getLogger(__name__)
 
 
 def ljat3(name: str, L: float, ljat3_cfg: dict, seed: int, device: str, output: str) -> dict:
-    """Generate, label and write one LJAT3 data set (docs/methods.md §2)."""
-    from losslandscapes.data import ljat3
+    """Generate, label and write one LJAT3 data set (docs/methods.md §2); ``ljat3_cfg`` is the
+    configuration's ``ljat3`` section (validated by ``config.resolve``)."""
+    from losslandscapes.data.ljat3 import GeneratorSettings, generate
     from losslandscapes.optimize.lbfgs import LBFGSSettings
     from losslandscapes.potentials.mlp import resolve_device
 
-    s = ljat3.GeneratorSettings(
-        L=float(L), n_starts=int(ljat3_cfg.get("n_starts", 200_000)), seed=int(seed),
-        Z=float(ljat3_cfg.get("Z", ljat3.Z_DEFAULT)), labelling=ljat3_cfg.get("labelling", "lbfgs"),
-        minimiser=LBFGSSettings(**asdict(Minimiser(**(ljat3_cfg.get("minimiser") or {})))),
+    s = GeneratorSettings(
+        L=float(L), n_starts=int(ljat3_cfg["n_starts"]), seed=int(seed), Z=float(ljat3_cfg["Z"]),
+        labelling=ljat3_cfg["labelling"], minimiser=LBFGSSettings(**asdict(Minimiser(**ljat3_cfg["minimiser"]))),
     )
-    columns, summary = ljat3.generate(s, device=str(resolve_device(device)))
+    columns, summary = generate(s, device=str(resolve_device(device)))
     log.info("%s: %s", name, summary)
     write_parquet(output, pd.DataFrame(columns), {"dataset": name, "generator": s.metadata(), "summary": summary})
     return summary

@@ -40,14 +40,14 @@ def precondition_row(q, metric, used, free_index, n_inputs, w):
 @njit(cache=True, error_model=ERROR_MODEL, nogil=True)
 def lbfgs_row(x0, gtol, memory, max_step, max_rise, dguess, max_iter, max_decrease, max_fail, past_peak, peak_rise,
               metric, used, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam, x, g):
-    """``optimize``'s L-BFGS (same steps, same acceptance, same resets, same stops) on one row from
+    """``optimize.lbfgs``'s L-BFGS (same steps, same acceptance, same resets, same stops) on one row from
     ``x0[P]``, preconditioned by the input metric (``metric``, ``used``: ``precondition_row``; an
     empty ``metric``: none); the final point and gradient are written to ``x`` and ``g``.
     Returns (f, status, iterations, non-finite trials) with status 0 converged, 1 iteration
     limit, 2 too many failures, 3 past the peak.
 
     The pairs (s, y) live in a ring of ``memory`` slots, the newest at ``head``; the two-loop
-    recursion visits the ``n`` stored pairs only, in the order of ``optimize._two_loop`` (the
+    recursion visits the ``n`` stored pairs only, in the order of ``optimize.lbfgs._two_loop`` (the
     empty slots that the torch version visits contribute exact zeros), with allocation-free
     loops and the fixed-order dot products of ``_dot`` (a sequential sum waited on every addition:
     5 % of an iteration at memory 80 on D1, measured; nearly all of it is the loss and gradient)."""

@@ -74,7 +74,7 @@ class MLPKernel:
         return 0.5 * (H + H.T)
 
     def lbfgs(self, X0: np.ndarray, gtol: np.ndarray, s, precondition: bool) -> tuple:
-        """``lbfgs_row`` on every row of ``X0[B, P]`` (tolerances ``gtol[B]``, ``optimize.LBFGSSettings``
+        """``lbfgs_row`` on every row of ``X0[B, P]`` (tolerances ``gtol[B]``, ``optimize.lbfgs.LBFGSSettings``
         s; with the input metric if ``precondition``), one task per row: (x [B, P], f [B], g [B, P],
         status [B], iterations [B], non-finite trials [B])."""
         metric = self.metric if precondition else np.empty((0, 0))  # (0, 0) also for a unit metric
