@@ -154,14 +154,15 @@ def test_a_job_past_its_slurm_time_limit_is_resubmitted_and_resumes(tmp_path):
         (d / "config.yaml").write_text(yaml.safe_dump(cfg))
     target = "results/landscapes/D1-e0/bh_minima.parquet"
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    local = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1", "--config", "preset=smoke", target],
+    # targets before the options that take several values (--config, --set-resources)
+    local = subprocess.Popen([sys.executable, "-m", "snakemake", target, "--cores", "1", "--config", "preset=smoke"],
                              cwd=dirs["local"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cluster = Cluster(tmp_path / "cluster")
     try:
         cluster.start()
         proc = run_snakemake(
-            dirs["slurm"], "--profile", "workflow/profiles/slurm", "--config", "preset=smoke", "device=cpu",
-            "--set-resources", "basinhopping:runtime=1 if attempt == 1 else 30", target,
+            dirs["slurm"], target, "--profile", "workflow/profiles/slurm", "--config", "preset=smoke", "device=cpu",
+            "--set-resources", "basinhopping:runtime=1 if attempt == 1 else 30",
             "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "5",
             env=cluster.env, check=False,
         )
