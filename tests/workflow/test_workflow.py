@@ -91,6 +91,38 @@ def test_bad_config_fails_before_any_job(tmp_path):
     assert not (d / "results").exists()
 
 
+def need_slurm() -> None:
+    """Skip where a SLURM cluster cannot be installed on this machine."""
+    from slurm_cluster import ensure_installed
+
+    reason = ensure_installed()
+    if reason:
+        print(f"SKIP reason: {reason}")
+        pytest.skip(reason)
+
+
+def run_on_slurm(tmp_path: Path, d: Path, *args, columns: str) -> tuple:
+    """``snakemake ARGS --profile workflow/profiles/slurm`` in ``d`` on a real single-node cluster:
+    (its process, squeue's rows of every job with the fields of ``columns``, split at "|")."""
+    from slurm_cluster import Cluster
+
+    cluster = Cluster(tmp_path / "cluster")
+    try:
+        cluster.start()
+        proc = run_snakemake(
+            d, *args, "--profile", "workflow/profiles/slurm",
+            "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "5",
+            env=cluster.env, check=False,
+        )
+        if proc.returncode != 0:
+            raise AssertionError(f"{proc.stdout[-3000:]}\n{proc.stderr[-4000:]}\n{cluster.log_tail()}")
+        rows = subprocess.run(["squeue", "-t", "all", "-h", "-o", columns], env=cluster.env, capture_output=True,
+                              text=True, check=True).stdout.split()
+    finally:
+        cluster.stop()
+    return proc, [row.split("|") for row in rows]
+
+
 THREADS = 2  # per landscape job on the SLURM cluster (the local runs take config.yaml's 1)
 
 
@@ -98,31 +130,13 @@ THREADS = 2  # per landscape job on the SLURM cluster (the local runs take confi
 def test_smoke_preset_on_a_real_slurm_cluster(smoke_runs, tmp_path):
     """The smoke preset through --profile workflow/profiles/slurm gives the local run's bytes, and
     SLURM gives each job the CPUs of its rule's threads."""
-    from slurm_cluster import Cluster, ensure_installed
-
-    reason = ensure_installed()
-    if reason:
-        print(f"SKIP reason: {reason}")
-        pytest.skip(reason)
+    need_slurm()
     d = checkout(tmp_path, "slurm")
-    cluster = Cluster(tmp_path / "cluster")
-    try:
-        cluster.start()
-        proc = run_snakemake(
-            d, "--profile", "workflow/profiles/slurm", "--config", "preset=smoke", f"threads={THREADS}", "device=cpu",
-            "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "5",
-            env=cluster.env, check=False,
-        )
-        if proc.returncode != 0:
-            raise AssertionError(f"{proc.stdout[-3000:]}\n{proc.stderr[-4000:]}\n{cluster.log_tail()}")
-        jobs = subprocess.run(["squeue", "-t", "all", "-h", "-o", "%k|%C|%b"], env=cluster.env, capture_output=True,
-                              text=True, check=True).stdout.split()
-    finally:
-        cluster.stop()
+    proc, jobs = run_on_slurm(tmp_path, d, "--config", "preset=smoke", f"threads={THREADS}", "device=cpu",
+                              columns="%k|%C|%b")
     assert "sbatch" in proc.stdout + proc.stderr or "SLURM" in proc.stdout + proc.stderr
     cpus = {}  # rule -> CPUs allocated to its jobs (the plugin's comment starts with rule_NAME)
-    for line in jobs:
-        comment, n_cpus, gres = line.split("|")
+    for comment, n_cpus, gres in jobs:
         rule = comment.removeprefix("rule_").split("_wildcards")[0]
         cpus.setdefault(rule, set()).add(int(n_cpus))
         assert "gpu" not in gres  # device: cpu, so no job asks for a GPU (test_only_mnist_landscapes_ask_for_a_gpu)
@@ -137,11 +151,8 @@ def test_a_job_past_its_slurm_time_limit_is_resubmitted_and_resumes(tmp_path):
     profile's retry resubmits it, it resumes from its database, and its minima and quenches equal
     those of an uninterrupted local run (run beside it on the other core)."""
     import yaml
-    from slurm_cluster import Cluster, ensure_installed
 
-    reason = ensure_installed()
-    if reason:
-        pytest.skip(reason)
+    need_slurm()
     dirs = {name: checkout(tmp_path, name) for name in ("slurm", "local")}
     for d in dirs.values():
         cfg = yaml.safe_load((d / "config.yaml").read_text())
@@ -157,23 +168,12 @@ def test_a_job_past_its_slurm_time_limit_is_resubmitted_and_resumes(tmp_path):
     # targets before the options that take several values (--config, --set-resources)
     local = subprocess.Popen([sys.executable, "-m", "snakemake", target, "--cores", "1", "--config", "preset=smoke"],
                              cwd=dirs["local"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    cluster = Cluster(tmp_path / "cluster")
     try:
-        cluster.start()
-        proc = run_snakemake(
-            dirs["slurm"], target, "--profile", "workflow/profiles/slurm", "--config", "preset=smoke", "device=cpu",
-            "--set-resources", "basinhopping:runtime=1 if attempt == 1 else 30",
-            "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "5",
-            env=cluster.env, check=False,
-        )
-        if proc.returncode != 0:
-            raise AssertionError(f"{proc.stdout[-3000:]}\n{proc.stderr[-4000:]}\n{cluster.log_tail()}")
-        states = subprocess.run(["squeue", "-t", "all", "-h", "-o", "%k|%T"], env=cluster.env, capture_output=True,
-                                text=True, check=True).stdout.split()
+        _, states = run_on_slurm(tmp_path, dirs["slurm"], target, "--config", "preset=smoke", "device=cpu",
+                                 "--set-resources", "basinhopping:runtime=1 if attempt == 1 else 30", columns="%k|%T")
     finally:
-        cluster.stop()
         assert local.wait(timeout=900) == 0
-    hopping = [state for comment, state in (line.split("|") for line in states) if comment.startswith("rule_basinhopping")]
+    hopping = [state for comment, state in states if comment.startswith("rule_basinhopping")]
     assert sorted(hopping) == ["COMPLETED", "TIMEOUT"], states
     assert "resuming basin-hopping" in (dirs["slurm"] / "results/logs/basinhopping/D1-e0.log").read_text()
     for name in ("bh_minima", "quenches"):
