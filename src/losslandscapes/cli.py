@@ -16,7 +16,7 @@ import time
 
 import yaml
 
-TORCH_STEPS = {"ljat3", "basinhopping", "connect", "draws", "metrics"}  # the others never import torch (faster start)
+TORCH_STEPS = {"ljat3", "basinhopping", "connect", "draws", "metrics", "plan"}  # the others never import torch (faster start)
 OPTIONS = {  # option -> what it names
     "--dataset": "name of an LJAT3 data set of the configuration",
     "--experiment": "id of an experiment of the configuration",
@@ -33,6 +33,8 @@ OPTIONS = {  # option -> what it names
     "--results": "results folder of a run, whose landscapes are read",
     "--out": "output file",
     "--out-dir": "output folder",
+    "--json": "the plan, one record per job, as JSON",
+    "--pilot-dir": "folder of the pilot's results and stored rates (reused by later plans)",
 }
 ROLES = {"in": " (read)", "out": " (written)", "db": " (created, or resumed where it exists)", None: ""}
 EXP = ("--experiment", None)
@@ -54,10 +56,12 @@ STEPS = {  # step -> (what it does, [(option, role)])
     "tables": ("every table and the comparison with the paper", [("--results", "in"), ("--out-dir", "out")]),
     "claims": ("the paper's claims, checked", [("--results", "in"), ("--out-dir", "out")]),
     "figure": ("one figure", [("--figure", None), ("--results", "in"), ("--out", "out")]),
+    "plan": ("predicted CPU- and GPU-seconds of every job, and the wall time on given machines, from a pilot",
+             [("--pilot-dir", "db"), ("--json", "out")]),
 }
 NO_CONFIG = {"pathsample"}
 NAMES = {"--dataset", "--experiment", "--figure"}
-OPTIONAL = {"--source"}
+OPTIONAL = {"--source", "--json", "--pilot-dir"}
 
 
 class UsageError(Exception):
@@ -79,6 +83,14 @@ def parser() -> argparse.ArgumentParser:
         for opt, role in options:
             s.add_argument(opt, required=opt not in OPTIONAL, help=OPTIONS[opt] + ROLES[role],
                            metavar="NAME" if opt in NAMES else "PATH")
+        if step == "plan":
+            s.add_argument("--nodes", type=int, default=1, help="machines (default 1)")
+            s.add_argument("--cores-per-node", type=int, default=2, help="cores per machine (default 2)")
+            s.add_argument("--gpus", type=int, default=0, help="GPUs per machine (default 0)")
+            s.add_argument("--gpu-speedup", type=float,
+                           help="how many times one GPU outruns one core of this machine on a search (needed with --gpus)")
+            s.add_argument("--pilot-seconds", type=float, default=10.0,
+                           help="seconds of each pilot basin-hopping and connect (default 10)")
         s.add_argument("--threads", type=int, default=1, help="threads of this job (default 1)")
     return p
 
@@ -164,9 +176,35 @@ def run(a: argparse.Namespace) -> None:
         return analysis.tables(tables, inputs, a.out_dir)
     if a.step == "claims":
         return analysis.claims({e: landscape_files(a.results, cfg.experiment(e)) for e in cfg.ids()}, a.out_dir)
+    if a.step == "plan":
+        return plan(cfg, a)
     if a.step == "figure":
         return analysis.figure(cfg.present(cfg.figures)[name], spec_inputs(a.results, cfg, cfg.figures, name), a.out)
     raise AssertionError(a.step)
+
+
+def plan(cfg, a: argparse.Namespace) -> None:
+    """Run the pilot, print every job's prediction and the wall time; write ``--json``."""
+    import json
+
+    from losslandscapes.plan import model, pilot
+    from losslandscapes.storage.artefacts import write_text
+
+    for opt, v in (("--nodes", a.nodes), ("--cores-per-node", a.cores_per_node), ("--pilot-seconds", a.pilot_seconds)):
+        if v <= 0:
+            raise UsageError(f"{opt} {v}: expected a positive number")
+    if a.gpus < 0 or (a.gpus and not (a.gpu_speedup and a.gpu_speedup > 0)):
+        raise UsageError("--gpus needs --gpu-speedup, a positive factor (measured: benchmarks/gpu.py)")
+    p = pilot.run(cfg, a.pilot_dir or f"results/plan/{cfg.preset}", a.pilot_seconds)
+    jobs = model.jobs(cfg, p, a.gpus, a.gpu_speedup or 1.0)
+    wall = model.wall_seconds(jobs, a.nodes, a.cores_per_node, a.gpus, cfg.threads)
+    out = {"preset": cfg.preset, "nodes": a.nodes, "cores_per_node": a.cores_per_node, "gpus_per_node": a.gpus,
+           "gpu_speedup": a.gpu_speedup, "threads": cfg.threads, "pilot_seconds": a.pilot_seconds,
+           "jobs": [j.record() for j in jobs], "total_cpu_s": round(sum(j.cpu_s for j in jobs), 1),
+           "total_gpu_s": round(sum(j.gpu_s for j in jobs), 1), "wall_s": round(wall, 1)}
+    print(model.table(jobs, out))
+    if a.json:
+        write_text(a.json, json.dumps(out, indent=1) + "\n")
 
 
 def main(argv=None) -> int:

@@ -68,9 +68,13 @@ def mean_interval(v) -> Interval:
 
 
 def variance_ratio_interval(sd_a: float, n_a: int, sd_b: float, n_b: int, point: bool) -> Interval:
-    """95 % interval of var_a / var_b (F distribution; ``sd`` with ddof 0 over n values)."""
-    r = (sd_a**2 * n_a / max(n_a - 1, 1)) / (sd_b**2 * n_b / max(n_b - 1, 1))
-    if point or n_a < 2 or n_b < 2:
+    """95 % interval of var_a / var_b (F distribution; ``sd`` with ddof 0 over n values); every
+    ratio where either side has a single value (no spread to compare)."""
+    if not point and (n_a < 2 or n_b < 2):
+        return Interval(0.0, math.inf)
+    va, vb = sd_a**2 * n_a / max(n_a - 1, 1), sd_b**2 * n_b / max(n_b - 1, 1)
+    r = va / vb if vb > 0 else (math.inf if va > 0 else math.nan)
+    if point:
         return Interval(r, r)
     alpha = (1 - LEVEL) / 2
     return Interval(r / stats.f.ppf(1 - alpha, n_a - 1, n_b - 1), r / stats.f.ppf(alpha, n_a - 1, n_b - 1))

