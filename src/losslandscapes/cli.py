@@ -200,6 +200,7 @@ def plan(cfg, a: argparse.Namespace) -> None:
     wall = model.wall_seconds(jobs, a.nodes, a.cores_per_node, a.gpus, cfg.threads)
     out = {"preset": cfg.preset, "nodes": a.nodes, "cores_per_node": a.cores_per_node, "gpus_per_node": a.gpus,
            "gpu_speedup": a.gpu_speedup, "threads": cfg.threads, "pilot_seconds": a.pilot_seconds,
+           "startup_s": {k: round(v, 2) for k, v in p.startup_s.items()},
            "jobs": [j.record() for j in jobs], "total_cpu_s": round(sum(j.cpu_s for j in jobs), 1),
            "total_gpu_s": round(sum(j.gpu_s for j in jobs), 1), "wall_s": round(wall, 1)}
     print(model.table(jobs, out))

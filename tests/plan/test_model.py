@@ -12,8 +12,8 @@ import pytest
 
 import settings
 from losslandscapes.config import resolve
-from losslandscapes.landscape.coverage import coverage_at
-from losslandscapes.plan.model import Job, attempts_needed, quenches_needed, wall_seconds
+from losslandscapes.landscape.coverage import classes_at, coverage_at
+from losslandscapes.plan.model import Job, attempts_needed, classes_after, quenches_needed, wall_seconds
 from losslandscapes.plan.pilot import Rates
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,12 +39,24 @@ def test_quenches_follow_the_coverage_extrapolation_within_the_budget():
     assert quenches_needed(experiment(replace(s, steps=10)), counts) == 88  # the budget 8 x 11 caps it
     assert quenches_needed(experiment(replace(s, coverage=None)), counts) == 8 * 125
     assert quenches_needed(experiment(s), np.array([3, 4, 5])) == 104  # complete: min_quenches, whole cycles
+    assert quenches_needed(experiment(s), np.array([1])) == 8 * 125  # no class twice: no sign of an end
+    assert classes_after(np.array([1, 1]), 500) == 500
+    assert quenches_needed(experiment(replace(s, coverage=0.999)), counts) == 8 * 125  # beyond 3 x the pilot
+
+
+def test_classes_continue_past_the_extrapolation_range_at_the_rate_of_new_classes_there():
+    counts = np.array([1] * 30 + [2] * 10 + [5] * 10)  # n 100
+    assert classes_after(counts, 300) == pytest.approx(classes_at(counts, 300))
+    rate = 1 - coverage_at(counts, 300)
+    assert classes_after(counts, 1300) == pytest.approx(classes_at(counts, 300) + 1000 * rate)
+    assert classes_after(counts, 1300) > classes_at(counts, 1300)  # Chao1 is a lower bound
 
 
 def test_attempts_per_class_joined_up_to_the_budget_plus_growth():
     c = settings.connect(max_pairs=1000, grow_pairs=2, connect_lowest=None)
     r = rates(attempts_per_class=2.5)
     assert attempts_needed(experiment(connect=c), 41, r) == 100 + 2  # 40 classes to join
+    assert attempts_needed(experiment(connect=replace(c, grow_pairs=2000, grow_lowest=100)), 8, r) == 18 + 28  # 8 x 7 / 2
     assert attempts_needed(experiment(connect=replace(c, connect_lowest=11)), 41, r) == 25 + 2
     assert attempts_needed(experiment(connect=replace(c, max_pairs=30)), 41, r) == 30 + 2
     assert attempts_needed(replace(experiment(connect=c), transition_states=False), 41, r) == 0

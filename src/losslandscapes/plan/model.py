@@ -7,17 +7,20 @@ configuration's budgets:
 - basin-hopping runs until its coverage target or its step budget. The quenches it needs are
   extrapolated from the pilot's class abundances (``coverage.sample_for_coverage``: Chao and Jost
   2012), rounded up to whole cycles of ``chains`` and held between the search's lower bounds (every
-  chain one step, ``min_quenches``) and its budget ``chains x (steps + 1)``; its classes follow
-  ``coverage.classes_at``. The run's stop counts chains as sampling units; the model counts
+  chain one step, ``min_quenches``) and its budget ``chains x (steps + 1)``; a target beyond
+  ``EXTRAPOLATION`` times the pilot's sample counts as out of reach (the budget). Its classes
+  follow ``classes_after``. The run's stop counts chains as sampling units; the model counts
   quenches, a close proxy when the chains are many (compared with a measured run in
   docs/performance.md);
 - connect needs the pilot's attempts per class joined for each class it must join (all, or its
-  ``connect_lowest``), at most ``max_pairs``, plus ``grow_pairs`` (counted in full: the grow phase's
-  coverage stop is not modelled);
+  ``connect_lowest``), at most ``max_pairs``, plus ``grow_pairs`` or the pairs among its
+  ``grow_lowest`` lowest classes, whichever is fewer (the grow phase's coverage stop is not
+  modelled);
 - metrics costs a fixed part plus a part per symmetry class, the classes being basin-hopping's plus
   those that connect's attempts add;
 - a later draw costs its quenches (``draw_search``'s budget) and the pilot's cost besides them;
-- every job adds the measured start of its Python process.
+- every job adds the measured start of its Python process (importing torch for ljat3 and the
+  landscape steps, not for the others).
 
 Wall time: jobs are placed on ``nodes`` machines of ``cores`` cores (and ``gpus`` GPUs) in
 dependency order, longest remaining path first; a job holds min(threads, its width, cores) cores,
@@ -34,8 +37,10 @@ import heapq
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from losslandscapes.config import Config, Experiment
-from losslandscapes.landscape.coverage import classes_at, sample_for_coverage
+from losslandscapes.landscape.coverage import classes_at, coverage_at, sample_for_coverage
 from losslandscapes.landscape.connect import GROW_CYCLE, PATHS_PER_CYCLE
 from losslandscapes.plan.pilot import Pilot, Rates
 
@@ -58,29 +63,54 @@ class Job:
                 "quenches": self.quenches, "pair_attempts": self.pair_attempts}
 
 
+EXTRAPOLATION = 3  # extrapolate a pilot's sample to at most this many times its size (Chao et al. 2014:
+#                    reliable to about double or triple); beyond, each quench finds a new class with
+#                    the probability 1 - coverage reached there (a conservative continuation)
+
+
 def quenches_needed(exp: Experiment, counts) -> int:
-    """Quenches that ``exp``'s basin-hopping will run (see the module docstring)."""
+    """Quenches that ``exp``'s basin-hopping will run (see the module docstring): its budget
+    where the coverage target lies beyond ``EXTRAPOLATION`` times the pilot's sample."""
     s = exp.search
     budget = s.chains * (s.steps + 1)
-    if not s.coverage or not len(counts):
+    n = int(np.sum(counts))
+    if not s.coverage or not np.any(np.asarray(counts) > 1):  # no class seen twice: no sign of an end
         return budget
     k = sample_for_coverage(counts, s.coverage, budget)
+    if k > EXTRAPOLATION * n:
+        return budget
     k = max(k, s.min_quenches, 2 * s.chains)
     return int(min(math.ceil(k / s.chains) * s.chains, budget))
 
 
+def classes_after(counts, k: int) -> float:
+    """Classes that ``k`` quenches find: ``coverage.classes_at`` up to ``EXTRAPOLATION`` times the
+    pilot's sample, then one new class per quench with probability 1 - coverage there; every
+    quench a new class where the pilot saw no class twice."""
+    n = int(np.sum(counts))
+    if not np.any(np.asarray(counts) > 1):
+        return float(k)
+    m = EXTRAPOLATION * n
+    if k <= m:
+        return classes_at(counts, k)
+    return classes_at(counts, m) + (k - m) * (1.0 - coverage_at(counts, m))
+
+
 def attempts_needed(exp: Experiment, classes: float, r: Rates) -> int:
-    """Pair and single-ended attempts of ``exp``'s connect for ``classes`` classes."""
+    """Pair and single-ended attempts of ``exp``'s connect for ``classes`` classes: the pilot's
+    attempts per class joined for each class to join, at most ``max_pairs``, then the grow phase,
+    at most one attempt per pair of its ``grow_lowest`` lowest classes."""
     if not exp.transition_states:
         return 0
     c = exp.connect
     targets = max(min(classes, c.connect_lowest or classes) - 1, 0)
-    return int(min(math.ceil(targets * r.attempts_per_class), c.max_pairs) + c.grow_pairs)
+    low = min(classes, c.grow_lowest)
+    return int(min(math.ceil(targets * r.attempts_per_class), c.max_pairs) + min(c.grow_pairs, low * (low - 1) // 2))
 
 
 def jobs(cfg: Config, p: Pilot, gpus: int = 0, gpu_speedup: float = 1.0) -> list[Job]:
     """Every job of ``cfg``'s workflow, predicted from the pilot ``p``."""
-    torch_s, plain_s = p.startup_s["torch"], p.startup_s["plain"]
+    torch_s, plain_s = p.startup_s["torch"], p.startup_s["plain"]  # experiment and analysis steps need no torch
     out = [Job("ljat3", d, torch_s + p.ljat3_s[d]) for d in cfg.ljat3_datasets()]
     landscape_done = []
     for e in cfg.experiments:
@@ -91,14 +121,15 @@ def jobs(cfg: Config, p: Pilot, gpus: int = 0, gpu_speedup: float = 1.0) -> list
             return (0.0, seconds / gpu_speedup) if on_gpu else (seconds, 0.0)
 
         src = (("ljat3", e.data),) if e.data_kind.generated else ()
-        out.append(Job("experiment", e.id, torch_s + r.experiment_s, after=src))
+        out.append(Job("experiment", e.id, plain_s + r.experiment_s, after=src))
         q = quenches_needed(e, r.counts)
-        classes = classes_at(r.counts, q) if r.counts else 0.0
+        classes = classes_after(r.counts, q)
         cpu, gpu = search(q * r.quench_s)
         out.append(Job("basinhopping", e.id, torch_s + r.bh_setup_s + cpu, gpu, quenches=q, width=e.search.chains,
                        after=(("experiment", e.id),)))
         n = attempts_needed(e, classes, r)
-        grow = e.connect.grow_pairs if n else 0  # the grow phase runs GROW_CYCLE attempts side by side
+        low = min(classes, e.connect.grow_lowest)
+        grow = min(e.connect.grow_pairs, low * (low - 1) // 2) if n else 0  # GROW_CYCLE attempts side by side
         width = n / ((n - grow) / PATHS_PER_CYCLE + grow / GROW_CYCLE) if n else 1.0
         out.append(Job("connect", e.id, torch_s + r.connect_setup_s + n * r.attempt_s, pair_attempts=n, width=width,
                        after=(("basinhopping", e.id),)))
