@@ -56,7 +56,8 @@ STEPS = {  # step -> (what it does, [(option, role)])
     "tables": ("every table and the comparison with the paper", [("--results", "in"), ("--out-dir", "out")]),
     "claims": ("the paper's claims, checked", [("--results", "in"), ("--out-dir", "out")]),
     "figure": ("one figure", [("--figure", None), ("--results", "in"), ("--out", "out")]),
-    "plan": ("predicted CPU- and GPU-seconds of every job, and the wall time on given machines, from a pilot",
+    "plan": ("predicted CPU- and GPU-seconds of every job, and the wall time on given machines (each job with the "
+             "configuration's threads), from a pilot on this machine",
              [("--pilot-dir", "db"), ("--json", "out")]),
 }
 NO_CONFIG = {"pathsample"}
