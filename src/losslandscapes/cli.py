@@ -77,8 +77,8 @@ def parser() -> argparse.ArgumentParser:
         if step not in NO_CONFIG:
             s.add_argument("--configfile", action="append", metavar="FILE",
                            help="configuration file (default: config.yaml); further ones are merged over the first")
-            s.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
-                           help="set a top-level key (VALUE is YAML), as snakemake --config does")
+            s.add_argument("--config", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                           help="set top-level keys (each VALUE is YAML), as snakemake --config does")
             s.add_argument("--expect", metavar="DIGEST",
                            help="stop unless the configuration gives this step the settings with this digest")
         for opt, role in options:

@@ -79,7 +79,7 @@ def test_wall_time_of_a_job_graph_by_hand():
 
 
 def test_plan_predicts_every_job_of_the_smoke_preset(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "losslandscapes", "plan", "--config", "preset=smoke",
+    proc = subprocess.run([sys.executable, "-m", "losslandscapes", "plan", "--config", "preset=smoke", "threads=4",
                            "--pilot-dir", str(tmp_path / "pilot"), "--pilot-seconds", "1", "--json",
                            str(tmp_path / "plan.json"), "--nodes", "2", "--cores-per-node", "4"],
                           cwd=ROOT, capture_output=True, text=True)
@@ -94,6 +94,7 @@ def test_plan_predicts_every_job_of_the_smoke_preset(tmp_path):
     assert all(set(j) == {"rule", "exp", "cpu_s", "gpu_s", "quenches", "pair_attempts"} for j in plan["jobs"])
     assert all(j["cpu_s"] > 0 for j in plan["jobs"])
     assert plan["total_cpu_s"] == pytest.approx(sum(j["cpu_s"] for j in plan["jobs"]), abs=0.1 * len(jobs))
+    assert plan["threads"] == 4  # --config takes several KEY=VALUE, as Snakemake's does
     assert plan["wall_s"] >= plan["total_cpu_s"] / 8 - 1  # 8 cores in all
     assert "| all |" in proc.stdout
     bad = subprocess.run([sys.executable, "-m", "losslandscapes", "plan", "--gpus", "1"], cwd=ROOT,
