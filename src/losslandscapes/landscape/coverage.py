@@ -19,6 +19,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.special import gammaln
 
 Z95 = 1.959963984540054  # two-sided 95 % normal quantile
 
@@ -108,10 +109,9 @@ def _missed(counts, k: int) -> np.ndarray:
     n outcomes misses it (x: its count)."""
     x = np.asarray(counts, float)
     n = x.sum()
-    lg = np.vectorize(math.lgamma)
     out = np.zeros_like(x)
     ok = n - x >= k
-    out[ok] = np.exp(lg(n - x[ok] + 1) - lg(n - x[ok] - k + 1) + math.lgamma(n - k + 1) - math.lgamma(n + 1))
+    out[ok] = np.exp(gammaln(n - x[ok] + 1) - gammaln(n - x[ok] - k + 1) + gammaln(n - k + 1) - gammaln(n + 1))
     return out
 
 

@@ -96,16 +96,22 @@ def classes_after(counts, k: int) -> float:
     return classes_at(counts, m) + (k - m) * (1.0 - coverage_at(counts, m))
 
 
+def grow_attempts(exp: Experiment, classes: float) -> int:
+    """Attempts of ``exp``'s grow phase: ``grow_pairs``, at most one per pair of its
+    ``grow_lowest`` lowest classes."""
+    low = int(min(classes, exp.connect.grow_lowest))
+    return min(exp.connect.grow_pairs, low * (low - 1) // 2)
+
+
 def attempts_needed(exp: Experiment, classes: float, r: Rates) -> int:
     """Pair and single-ended attempts of ``exp``'s connect for ``classes`` classes: the pilot's
-    attempts per class joined for each class to join, at most ``max_pairs``, then the grow phase,
-    at most one attempt per pair of its ``grow_lowest`` lowest classes."""
+    attempts per class joined for each class to join, at most ``max_pairs``, then the grow phase
+    (``grow_attempts``)."""
     if not exp.transition_states:
         return 0
     c = exp.connect
     targets = max(min(classes, c.connect_lowest or classes) - 1, 0)
-    low = min(classes, c.grow_lowest)
-    return int(min(math.ceil(targets * r.attempts_per_class), c.max_pairs) + min(c.grow_pairs, low * (low - 1) // 2))
+    return int(min(math.ceil(targets * r.attempts_per_class), c.max_pairs) + grow_attempts(exp, classes))
 
 
 def jobs(cfg: Config, p: Pilot, gpus: int = 0, gpu_speedup: float = 1.0) -> list[Job]:
@@ -128,8 +134,7 @@ def jobs(cfg: Config, p: Pilot, gpus: int = 0, gpu_speedup: float = 1.0) -> list
         out.append(Job("basinhopping", e.id, torch_s + r.bh_setup_s + cpu, gpu, quenches=q, width=e.search.chains,
                        after=(("experiment", e.id),)))
         n = attempts_needed(e, classes, r)
-        low = min(classes, e.connect.grow_lowest)
-        grow = min(e.connect.grow_pairs, low * (low - 1) // 2) if n else 0  # GROW_CYCLE attempts side by side
+        grow = grow_attempts(e, classes) if n else 0  # GROW_CYCLE attempts side by side
         width = n / ((n - grow) / PATHS_PER_CYCLE + grow / GROW_CYCLE) if n else 1.0
         out.append(Job("connect", e.id, torch_s + r.connect_setup_s + n * r.attempt_s, pair_attempts=n, width=width,
                        after=(("basinhopping", e.id),)))
