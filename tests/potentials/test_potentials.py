@@ -72,6 +72,40 @@ def test_minimum_spectrum_by_factorisation_equals_diagonalisation(rng, monkeypat
         assert spectra.minimum_spectrum(pot, x) == (lowest, n_neg)  # again, in the reused buffer
 
 
+@pytest.mark.parametrize("k", [None, 2])
+def test_coupled_hessian_is_the_full_hessian_without_decoupled_weights(rng, k):
+    """The compacted Hessian equals the full one over the kept parameters (upper triangle), and
+    the parameters it leaves out (weights from inputs that are zero in every item) have Hessian
+    rows that hold their diagonal 2 lam (reg) only."""
+    pot = make((9, 4, 3), k, rng, n=30, lam=0.01, reg_bias=False, backend="numba", zero_inputs=3)
+    kernel = pot.kernel
+    x = rng.normal(size=pot.P)
+    H = kernel.hessian(x)
+    Hc, keep = kernel.coupled_hessian(x)
+    out = kernel.decoupled
+    assert (len(out) == 3 * 4) if k is None else (0 < len(out) < 3 * 4)  # locality freezes some of them
+    assert not np.isin(out, keep).any() and len(out) + len(keep) == pot.P
+    np.testing.assert_array_equal(np.triu(Hc), np.triu(H[np.ix_(keep, keep)]))
+    off = H[out].copy()
+    off[np.arange(len(out)), out] = 0.0
+    assert not off.any()
+    np.testing.assert_array_equal(H[out, out], kernel.decoupled_curvature)
+    assert np.all(kernel.decoupled_curvature == 0.02)  # weights are regularised
+
+
+def test_minimum_spectrum_on_the_potentials_device(rng):
+    """Without a compiled kernel (torch, as on CUDA): the spectrum of the closed-form Hessian on
+    the potential's device, against a NumPy diagonalisation of the automatic-differentiation one."""
+    for lam, positive in ((5.0, True), (1e-3, False)):
+        pot = make((60, 20, 4), None, rng, n=80, lam=lam, backend="torch", zero_inputs=5)
+        assert pot.kernel is None and pot.P > spectra.EXACT_LIMIT
+        x = torch.tensor(rng.normal(scale=0.05 if positive else 1.0, size=pot.P))
+        reference = np.linalg.eigvalsh(Potential.hessian(pot, x).numpy())  # automatic differentiation
+        lowest, n_neg = spectra.minimum_spectrum(pot, x)
+        assert lowest == pytest.approx(reference[0], rel=1e-9, abs=1e-12)
+        assert n_neg == int((reference < 0).sum()) and (n_neg == 0) == positive
+
+
 def test_loss_definition_by_hand(rng):
     pot = make((2, 3, 2), None, rng, n=5, lam=0.01)
     x = rng.normal(size=pot.P)

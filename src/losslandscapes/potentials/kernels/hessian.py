@@ -111,10 +111,10 @@ def _block_hessian_1hl(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, tm
 
 
 @njit(cache=True, error_model=ERROR_MODEL, nogil=True)
-def hessian_1hl(x, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam, tot):
-    """Exact Hessian [P, P] at ``x[P]`` of a one-hidden-layer loss (closed form), summed in
-    ``tot[P_full, P_full]`` (any contents; it is the result where every parameter is free)."""
-    P = x.shape[0]
+def _sum_1hl(x, XT, y, sizes, woff, boff, aoff, free_index, tot):
+    """The upper triangle of the cross-entropy's Hessian at ``x[P]`` in the full layout, summed in
+    ``tot[P_full, P_full]`` (any contents before; only the upper triangle is meaningful after). The
+    regulariser is not included."""
     N = XT.shape[1]
     P_full = woff[-1] + (sizes[-1] * sizes[-2]) + sizes[-1]
     w = _expand(x, free_index, P_full)
@@ -145,6 +145,14 @@ def hessian_1hl(x, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_
                         tot[rj[a], rk[b]] += G[a, b]
                     elif k != j:  # (bias j, weight of k): its transpose is not computed
                         tot[rk[b], rj[a]] += G[a, b]
+
+
+@njit(cache=True, error_model=ERROR_MODEL, nogil=True)
+def hessian_1hl(x, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam, tot):
+    """Exact Hessian [P, P] at ``x[P]`` of a one-hidden-layer loss (closed form), summed in
+    ``tot[P_full, P_full]`` (any contents; it is the result where every parameter is free)."""
+    P, P_full = x.shape[0], tot.shape[0]
+    _sum_1hl(x, XT, y, sizes, woff, boff, aoff, free_index, tot)
     if P == P_full:  # every parameter free: the upper triangle in place
         H = tot
     else:  # the free rows and columns of the upper triangle
@@ -161,3 +169,22 @@ def hessian_1hl(x, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_
                 for j in range(max(j0, i + 1), min(j0 + T, P)):
                     H[j, i] = H[i, j]
     return H
+
+
+@njit(cache=True, error_model=ERROR_MODEL, nogil=True)
+def coupled_hessian_1hl(x, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam, tot, keep):
+    """The exact Hessian at ``x[P]`` over the free parameters ``keep[m]`` (ascending): [m, m], a
+    view of the start of ``tot[P_full, P_full]`` (any contents before), whose upper triangle holds
+    it (the lower triangle is not set). Compacted in place: entry (i, j >= i) comes from
+    (free_index[keep[i]], free_index[keep[j]]), at or after its own position and before every
+    position still to be read."""
+    P_full = tot.shape[0]
+    _sum_1hl(x, XT, y, sizes, woff, boff, aoff, free_index, tot)
+    m = keep.shape[0]
+    flat = tot.reshape(-1)
+    for i in range(m):
+        src = free_index[keep[i]] * P_full
+        for j in range(i, m):
+            flat[i * m + j] = flat[src + free_index[keep[j]]]
+        flat[i * m + i] += 2.0 * lam * reg[keep[i]]
+    return flat[: m * m].reshape((m, m))
