@@ -54,7 +54,7 @@ def minimum_spectrum(pot, x: torch.Tensor) -> tuple[float, int]:
       follows from shift-invert Lanczos, the largest eigenvalue of H^-1: a few dozen triangular
       solves instead of thousands of Hessian-vector products on a stiff spectrum (MNIST with raw
       pixels: condition numbers near 1e7). The first-layer weights from inputs that are zero in
-      every training item (MNIST: about 1,800 of 7,960) are eigenvectors on their own (curvature
+      every training item (MNIST: about 1,750 of 7,960) are eigenvectors on their own (curvature
       2 lam) and stay out of the factorisation (``MLPKernel.coupled_hessian``);
     - without a kernel (torch, CUDA), the whole spectrum of the exact Hessian on the potential's
       device (``torch.linalg.eigvalsh``), so that no step of a minimum leaves the device.
