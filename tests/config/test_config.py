@@ -63,6 +63,7 @@ CASES = {
     "wrong type": (setter(["search", "chains"], "many"), "search.chains"),
     "unknown key": (setter(["colour"], "blue"), "colour"),
     "unknown search key": (setter(["search", "temprature"], 1.0), "temprature"),
+    "step outside its bounds": (setter(["search", "step_size"], 5.0), "search.step_size"),
     "unknown preset": (setter(["preset"], "huge"), "preset"),
     "empty experiment list": (setter(["experiments"], []), "experiments"),
     "missing IDX directory": (setter(["datasets", "MNIST"], {"kind": "mnist", "source": "idx", "idx_dir": "/no/such/dir"}), "idx_dir"),

@@ -254,6 +254,9 @@ def resolve(raw: dict, schema_path: str | Path | None = None) -> Config:
             connect = _dataclass_from(Connect, deep_merge(connect_default, e.get("connect") or {}), f"{where}.connect")
         except TypeError as err:
             raise ConfigError(f"{where}: {err}") from None
+        if not search.min_step_size <= search.step_size <= search.max_step_size:
+            raise ConfigError(f"{where}.search.step_size: expected within min_step_size {search.min_step_size} and "
+                              f"max_step_size {search.max_step_size}, got {search.step_size}")
         exps.append(
             Experiment(
                 id=eid, data=data, kind=kind, error=float(error), hidden=tuple(hidden), n_train=n_train,

@@ -52,6 +52,7 @@ class MLPKernel:
         I, H = layout.sizes[:2]
         blank = layout.weight_offsets[0] + (np.arange(H)[:, None] * I + np.flatnonzero(~np.any(X != 0, axis=0))).ravel()
         self.decoupled = np.flatnonzero(np.isin(layout.free_index, blank)).astype(np.int64)
+        self.coupled = np.setdiff1d(np.arange(self.P), self.decoupled)  # the others
         self.decoupled_curvature = 2.0 * float(lam) * np.asarray(reg, np.float64)[self.decoupled]  # their Hessian
 
     def value_grad(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -79,15 +80,15 @@ class MLPKernel:
         return 0.5 * (H + H.T)
 
     def coupled_hessian(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(Hc [m, m], keep [m]) of a one-hidden-layer loss at ``x[P]``: the exact Hessian over the
-        free parameters ``keep`` (ascending), all but ``decoupled`` (whose Hessian rows hold only
+        """(Hc [m, m], coupled [m]) of a one-hidden-layer loss at ``x[P]``: the exact Hessian over the
+        free parameters ``coupled`` (ascending), all but ``decoupled`` (whose Hessian rows hold only
         their diagonal, 2 lam reg), upper triangle only (the lower one is not set). In this thread's
         buffer of ``hessian(scratch=True)``, valid until its next use: compacted in place, which
         skips the full matrix's mirroring and a copy (MNIST: 6,222 of 7,960 parameters)."""
-        keep = np.setdiff1d(np.arange(self.P), self.decoupled)
         if getattr(self._buffer, "H", None) is None:
             self._buffer.H = np.empty((self.P_full, self.P_full))
-        return coupled_hessian_1hl(np.ascontiguousarray(x, np.float64), *self.args, self._buffer.H, keep), keep
+        H = coupled_hessian_1hl(np.ascontiguousarray(x, np.float64), *self.args, self._buffer.H, self.coupled)
+        return H, self.coupled
 
     def lbfgs(self, X0: np.ndarray, gtol: np.ndarray, s, precondition: bool) -> tuple:
         """``lbfgs_row`` on every row of ``X0[B, P]`` (tolerances ``gtol[B]``, ``optimize.lbfgs.LBFGSSettings``
