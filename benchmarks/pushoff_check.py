@@ -200,7 +200,8 @@ for r in db.ts_frame().itertuples():
                  "agrees": stored == sorted(e[0] for e in ends) and all(e[1] < 0.1 and abs(e[2]) < 1e-6 for e in ends)})
 data = {"command": " ".join(f"{k.upper()}={v}" for k, v in over.items()) + " python benchmarks/pushoff_check.py " + " ".join(sys.argv[1:]),
         "connect_settings": {k: getattr(replace(exp.connect, **over), k) for k in KNOBS}, "package": str(Path(losslandscapes.__file__).parent),
-        "pair_attempts": stats["pair_attempts"], "transition_states": len(rows), "connect_cpu_seconds": cpu,
+        "pair_attempts": stats["pair_attempts"], "classes": stats["classes"], "connected_to_gmin": stats["connected_to_gmin"],
+        "transition_states": len(rows), "connect_cpu_seconds": cpu,
         "cpu_seconds_per_transition_state": cpu / max(len(rows), 1),
         "descents_not_converged": unfinished[0], "work": summary(work, cpu),
         "disagreements": int(sum(not r["agrees"] for r in rows)), "transition_states_checked": rows}

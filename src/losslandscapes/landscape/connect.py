@@ -21,7 +21,7 @@ with hundreds of classes, whose searches find new minima faster than they join t
 The grow phase then attempts the closest untried pairs among the ``grow_lowest`` lowest classes
 until ``grow_pairs`` attempts are made or the Good-Turing coverage of the transition-state
 classes found (every transition state an attempt stores, new or known, counted by class) reaches
-``ts_coverage`` (``coverage``; docs/methods.md §6).
+``ts_coverage`` (``coverage``; docs/methods.md §6); the classes it finds are then joined as above.
 
 Work goes in cycles, as PATHSAMPLE farms out OPTIM jobs: the pairs of ``PATHS_PER_CYCLE``
 shortest paths (or one single-ended attempt, or ``GROW_CYCLE`` grow pairs) are chosen from the
@@ -54,6 +54,11 @@ MAX_CANDIDATES = 3  # band maxima refined per pair attempt
 MODES_PER_SEARCH = 4  # Hessian modes of a minimum displaced along (both ways) per single-ended attempt
 SINGLE_STEP = 0.05  # that displacement, in parameter units
 PATHS_PER_CYCLE = 8  # shortest paths (to the lowest unconnected classes) whose pairs make one cycle
+REPEAT_BAND = 4  # a repeated pair attempt relaxes its band this many times longer, with a climbing image
+# (from the 763f6ca run's minima, 1 thread: D2-e50, 8 tries per pair, joins 29 of 29 classes in 82
+# attempts, 43.5 CPU-s, against 25 of 28 in 128 attempts, 86 CPU-s without; D1-e0 joins its lowest
+# 120 classes in 170 attempts, 36.7 CPU-s, against 119 of 120 in 195, 36.9 CPU-s; 8 times longer:
+# 49.5 CPU-s on D1-e0)
 GROW_CYCLE = 4  # pair attempts per cycle of the grow phase (constants: results never depend on threads)
 
 
@@ -91,14 +96,20 @@ def _attempt(classes, saddles: list) -> Attempt:
 def search_pair(pot, db, ia: int, ib: int, k: int, c, search) -> Attempt:
     """Transition states between minima ``ia`` and ``ib``, the ``k``-th attempt at their pair of
     classes (k = 1, 2, ...): it uses k times the images and 1/k of ``max_uphill_step``, so a repeat
-    searches a different band and refines its guesses in smaller steps."""
+    searches a different band and refines its guesses in smaller steps. A repeat also relaxes its
+    band ``REPEAT_BAND`` times longer with a climbing image, so that its highest image is the
+    saddle of the band's path: a first attempt's band of ``neb_iter`` iterations is cheap but on
+    flat landscapes its highest image lies far above that saddle (D2-e50: 1.8e-3 above the lower
+    minimum against 3e-4 after 200 iterations), and refinement from there walks to an unrelated
+    saddle."""
     dev = pot.device
     xa = db.minima.x[ia - 1]
     xb, dist = db.symmetry.align(xa, db.minima.x[ib - 1])
     a_cls, b_cls = db.minimum_class(ia), db.minimum_class(ib)
     n = n_images(dist, k * c.images_per_unit, k * c.min_images, k * c.max_images)
+    repeat = k > 1
     X, E = relax_band(pot, torch.as_tensor(xa, device=dev), torch.as_tensor(xb, device=dev), n, c.spring,
-                      c.neb_iter, c.neb_rms)
+                      c.neb_iter * (REPEAT_BAND if repeat else 1), c.neb_rms, climb=repeat)
     ck = replace(c, max_uphill_step=c.max_uphill_step / k)
     maxima = climbing_candidates(E, MAX_CANDIDATES)
 
@@ -240,45 +251,58 @@ def run(pot, db, c, search) -> dict:
             db.set("connect_stats", stats)
             db.commit()
 
-    while budget_left():
-        g = _Graph(db, dist, c.attempts_per_pair)
-        aimed = db.get("target_cycles", {})  # class id (str) -> cycles whose paths led to it
-        retired = np.array([aimed.get(str(cl), 0) >= c.target_cycles for cl in g.classes])
-        m = missing_connections(g.loss, g.dist, g.direct, g.exhausted, PATHS_PER_CYCLE, c.connect_lowest, retired)
-        if time.monotonic() - last_log > 5:
-            last_log = time.monotonic()
-            log.info("connect: %d minima, %d transition states, %d classes unconnected to the global minimum, "
-                     "%d attempts (pairs and single-ended)", len(db.minima.ids), len(db.ts.ids), m.unconnected,
-                     sum(g.attempts.values()))
-        if not m.pairs:  # no double-ended route left: single-ended searches from the lowest stuck class
-            stuck = [g.classes[i] for i in np.argsort(g.loss, kind="stable")[: c.connect_lowest]
-                     if g.component[i] != g.component[g.gmin]
-                     and g.attempts.get((g.classes[i],) * 2, 0) < c.attempts_per_pair]
-            if not stuck:
+    def join() -> None:
+        """Dijkstra cycles, then single-ended searches, until every class is joined or nothing is
+        left to try."""
+        nonlocal last_log
+        while budget_left():
+            g = _Graph(db, dist, c.attempts_per_pair)
+            aimed = db.get("target_cycles", {})  # class id (str) -> cycles whose paths led to it
+            retired = np.array([aimed.get(str(cl), 0) >= c.target_cycles for cl in g.classes])
+            m = missing_connections(g.loss, g.dist, g.direct, g.exhausted, PATHS_PER_CYCLE, c.connect_lowest, retired)
+            if time.monotonic() - last_log > 5:
+                last_log = time.monotonic()
+                log.info("connect: %d minima, %d transition states, %d classes unconnected to the global minimum, "
+                         "%d attempts (pairs and single-ended)", len(db.minima.ids), len(db.ts.ids), m.unconnected,
+                         sum(g.attempts.values()))
+            if not m.pairs:  # no double-ended route left: single-ended searches from the lowest stuck class
+                stuck = [g.classes[i] for i in np.argsort(g.loss, kind="stable")[: c.connect_lowest]
+                         if g.component[i] != g.component[g.gmin]
+                         and g.attempts.get((g.classes[i],) * 2, 0) < c.attempts_per_pair]
+                if not stuck:
+                    break
+                cycle([(search_single, stuck[0])])
+                continue
+            left = c.max_pairs - sum(g.attempts.values())
+            for i in m.targets:
+                aimed[str(g.classes[i])] = aimed.get(str(g.classes[i]), 0) + 1
+            db.set("target_cycles", aimed)
+            cycle([(search_pair, g.classes[u], g.classes[v]) for u, v in m.pairs[:left]])
+
+    def grow() -> None:
+        """The closest untried pairs among the lowest classes, GROW_CYCLE per cycle."""
+        while db.get("grow_done", 0) < c.grow_pairs and not out_of_time():
+            cov = class_coverage(db.ts_found_classes())
+            if c.ts_coverage and cov.coverage >= c.ts_coverage:
+                log.info("transition-state coverage %.3f reached the target %.3f (%d found, %d classes, Chao1 %.0f)",
+                         cov.coverage, c.ts_coverage, cov.n, cov.classes, cov.chao)
                 break
-            cycle([(search_single, stuck[0])])
-            continue
-        left = c.max_pairs - sum(g.attempts.values())
-        for i in m.targets:
-            aimed[str(g.classes[i])] = aimed.get(str(g.classes[i]), 0) + 1
-        db.set("target_cycles", aimed)
-        cycle([(search_pair, g.classes[u], g.classes[v]) for u, v in m.pairs[:left]])
-    # grow: the closest untried pairs among the lowest classes, GROW_CYCLE per cycle
-    while db.get("grow_done", 0) < c.grow_pairs and not out_of_time():
-        cov = class_coverage(db.ts_found_classes())
-        if c.ts_coverage and cov.coverage >= c.ts_coverage:
-            log.info("transition-state coverage %.3f reached the target %.3f (%d found, %d classes, Chao1 %.0f)",
-                     cov.coverage, c.ts_coverage, cov.n, cov.classes, cov.chao)
-            break
-        g = _Graph(db, dist, c.attempts_per_pair)
-        low = np.argsort(g.loss, kind="stable")[: c.grow_lowest]
-        cand = sorted((g.dist[u, v], g.classes[u], g.classes[v]) for i, u in enumerate(low) for v in low[i + 1:]
-                      if not g.direct[u, v] and not g.tried[u, v])
-        if not cand:
-            break
-        take = cand[: min(GROW_CYCLE, c.grow_pairs - db.get("grow_done", 0))]
-        db.set("grow_done", db.get("grow_done", 0) + len(take))
-        cycle([(search_pair, cu, cv) for _, cu, cv in take])
+            g = _Graph(db, dist, c.attempts_per_pair)
+            low = np.argsort(g.loss, kind="stable")[: c.grow_lowest]
+            cand = sorted((g.dist[u, v], g.classes[u], g.classes[v]) for i, u in enumerate(low) for v in low[i + 1:]
+                          if not g.direct[u, v] and not g.tried[u, v])
+            if not cand:
+                break
+            take = cand[: min(GROW_CYCLE, c.grow_pairs - db.get("grow_done", 0))]
+            db.set("grow_done", db.get("grow_done", 0) + len(take))
+            cycle([(search_pair, cu, cv) for _, cu, cv in take])
+
+    join()
+    if db.get("grown_with") != c.grow_pairs:  # a run resumed after its grow phase does not grow again
+        grow()
+        db.set("grown_with", c.grow_pairs)
+        db.commit()
+    join()  # the classes that the grow phase found
     g = _Graph(db, dist, c.attempts_per_pair)
     stats.update(
         seconds=time.monotonic() - t0,

@@ -38,12 +38,14 @@ def _along(A: np.ndarray, T: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", A, T)[:, None] * T
 
 
-def dneb_gradient(X: np.ndarray, E: np.ndarray, G: np.ndarray, k: float) -> np.ndarray:
+def dneb_gradient(X: np.ndarray, E: np.ndarray, G: np.ndarray, k: float, climb: bool = False) -> np.ndarray:
     """DNEB gradient [n, P] of the interior images of a band ``X[n+2, P]`` with energies
     ``E[n+2]``, true gradients ``G[n, P]`` of the interior images and spring constant ``k``: the
     true gradient perpendicular to the tangent, the spring force along it, and the part of the
     perpendicular spring force that is perpendicular to the perpendicular gradient (the double
-    nudge)."""
+    nudge). With ``climb``, the highest interior image climbs instead (Henkelman, Uberuaga and
+    Jonsson 2000): its true gradient with the component along the tangent reversed, no springs,
+    so that it converges onto the saddle of the band's path."""
     tau = _tangents(X, E)
     g_perp = G - _along(G, tau)
     fwd, bwd = X[2:] - X[1:-1], X[1:-1] - X[:-2]
@@ -51,13 +53,19 @@ def dneb_gradient(X: np.ndarray, E: np.ndarray, G: np.ndarray, k: float) -> np.n
     f_spr = k * (fwd - bwd)
     f_spr_perp = f_spr - _along(f_spr, tau)
     f_dneb = f_spr_perp - _along(f_spr_perp, _unit(g_perp))
-    return g_perp - f_par - f_dneb
+    out = g_perp - f_par - f_dneb
+    if climb:
+        i = int(np.argmax(E[1:-1]))
+        out[i] = G[i] - 2.0 * np.dot(G[i], tau[i]) * tau[i]
+    return out
 
 
 def relax_band(pot, xa: torch.Tensor, xb: torch.Tensor, n: int, k: float, iters: int, rms_tol: float,
-               max_step: float = 0.1, dt: float = 0.1, dt_max: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+               climb: bool = False, max_step: float = 0.1, dt: float = 0.1,
+               dt_max: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Band of ``n`` interior images between ``xa`` and ``xb`` [P], relaxed by FIRE (Bitzek et al.
-    2006) on the DNEB gradient; each image moves at most ``max_step`` per iteration.
+    2006) on the DNEB gradient (with a climbing image where ``climb``); each image moves at most
+    ``max_step`` per iteration.
     Returns (X [n+2, P], E [n+2]) on the potential's device."""
     dev = xa.device
     a, b = xa.detach().cpu().numpy(), xb.detach().cpu().numpy()
@@ -69,7 +77,7 @@ def relax_band(pot, xa: torch.Tensor, xb: torch.Tensor, n: int, k: float, iters:
     for _ in range(iters):
         f, g = pot.value_and_grad(torch.from_numpy(inner).to(dev))
         X = np.concatenate([a[None], inner, b[None]])
-        F = -dneb_gradient(X, np.concatenate([ends[:1], f.cpu().numpy(), ends[1:]]), g.cpu().numpy(), k)
+        F = -dneb_gradient(X, np.concatenate([ends[:1], f.cpu().numpy(), ends[1:]]), g.cpu().numpy(), k, climb)
         if np.linalg.norm(F) / F.size**0.5 < rms_tol:
             break
         if np.vdot(F, v) > 0:  # FIRE: mix the velocity towards the force, speed up
