@@ -61,10 +61,11 @@ def minimum_spectrum(pot, x: torch.Tensor) -> tuple[float, int]:
     A failed factorisation, and every other case, falls back to ``lowest_eigenpairs``.
     """
     kernel = pot.kernel
-    if EXACT_LIMIT < pot.P <= FACTOR_LIMIT and kernel is None:
+    dense = EXACT_LIMIT < pot.P <= FACTOR_LIMIT  # above exact diagonalisation, a dense Hessian fits
+    if dense and kernel is None:
         evals = torch.linalg.eigvalsh(pot.hessian(x.detach()))
         return float(evals[0]), int((evals < 0).sum())
-    if EXACT_LIMIT < pot.P <= FACTOR_LIMIT and kernel.one_hidden_layer:
+    if dense and kernel.one_hidden_layer:
         import scipy.linalg as sl
         from scipy.sparse.linalg import LinearOperator, eigsh
 

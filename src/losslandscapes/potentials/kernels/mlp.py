@@ -47,7 +47,7 @@ class MLPKernel:
                      layout.weight_offsets, layout.bias_offsets, np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
                      layout.free_index, np.ascontiguousarray(reg, np.float64), float(lam))
         self.P, self.P_full = layout.P, layout.P_full
-        self._buffer = threading.local()  # per-thread scratch of ``hessian``
+        self._buffer = threading.local()  # per-thread scratch of ``coupled_hessian``
         # first-layer weights from inputs that are zero in every sample: exactly decoupled
         I, H = layout.sizes[:2]
         blank = layout.weight_offsets[0] + (np.arange(H)[:, None] * I + np.flatnonzero(~np.any(X != 0, axis=0))).ravel()
@@ -63,28 +63,22 @@ class MLPKernel:
         """Hessian-vector products [K, P] at ``x[P]`` along the rows of ``V[K, P]``."""
         return hvp(np.ascontiguousarray(x, np.float64), np.ascontiguousarray(V, np.float64), *self.args)
 
-    def hessian(self, x: np.ndarray, scratch: bool = False) -> np.ndarray:
+    def hessian(self, x: np.ndarray) -> np.ndarray:
         """Exact Hessian [P, P] at ``x[P]`` (closed form for one hidden layer, else ``hvp`` along
-        every unit vector, symmetrised). With ``scratch`` (one hidden layer) it is summed in this
-        thread's reusable buffer, valid until the thread's next such call: MNIST's Hessian is
-        507 MB, and first touching fresh memory took 1.3 s of its 3.3 s (measured)."""
+        every unit vector, symmetrised)."""
         x = np.ascontiguousarray(x, np.float64)
         if self.one_hidden_layer:
-            n = self.P_full
-            if not scratch:
-                return hessian_1hl(x, *self.args, np.empty((n, n)))
-            if getattr(self._buffer, "H", None) is None:
-                self._buffer.H = np.empty((n, n))
-            return hessian_1hl(x, *self.args, self._buffer.H)
+            return hessian_1hl(x, *self.args, np.empty((self.P_full, self.P_full)))
         H = hvp(x, np.eye(self.P), *self.args)
         return 0.5 * (H + H.T)
 
     def coupled_hessian(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(Hc [m, m], coupled [m]) of a one-hidden-layer loss at ``x[P]``: the exact Hessian over the
         free parameters ``coupled`` (ascending), all but ``decoupled`` (whose Hessian rows hold only
-        their diagonal, 2 lam reg), upper triangle only (the lower one is not set). In this thread's
-        buffer of ``hessian(scratch=True)``, valid until its next use: compacted in place, which
-        skips the full matrix's mirroring and a copy (MNIST: 6,222 of 7,960 parameters)."""
+        their diagonal, 2 lam reg), upper triangle only (the lower one is not set). Summed in this
+        thread's reusable buffer and compacted in place, valid until the thread's next call: MNIST's
+        full Hessian is 507 MB, and first touching fresh memory took 1.3 s of its 3.3 s; the
+        compaction skips the mirroring and a copy (MNIST: 6,222 of 7,960 parameters kept)."""
         if getattr(self._buffer, "H", None) is None:
             self._buffer.H = np.empty((self.P_full, self.P_full))
         H = coupled_hessian_1hl(np.ascontiguousarray(x, np.float64), *self.args, self._buffer.H, self.coupled)
