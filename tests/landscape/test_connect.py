@@ -312,3 +312,23 @@ def test_quench_above_the_exact_limit_verifies_new_minima_inside_its_tasks(tmp_p
     assert (ids > 0).all() and stats["not_minimum"] == 0
     again = quench.quench(db, pot, torch.stack([out[0].x, out[1].x]), search)
     assert all(q.known is not None or q.spectrum is None for q in again)
+
+
+@pytest.mark.parametrize("more", [False, True])
+def test_repeated_attempts_climb_and_take_more_images_only_when_asked(tmp_path, monkeypatch, more):
+    """A repeated attempt at a pair (k = 2) relaxes a climbing band ``REPEAT_BAND`` times longer;
+    its images are those of the first attempt, or twice as many with ``more_images_on_repeats``."""
+    pot, db = mb_database(tmp_path / "mb.sqlite")
+    bands = []
+
+    def band(pot, xa, xb, n, k, iters, tol, climb=False):
+        bands.append((n, iters, climb))
+        return neb.relax_band(pot, xa, xb, n, k, iters, tol, climb=climb)
+
+    monkeypatch.setattr(connect, "relax_band", band)
+    c = replace(MB_CONNECT, more_images_on_repeats=more)
+    for k in (1, 2):
+        connect.search_pair(pot, db, 1, 2, k, c, MB_SEARCH)
+    (n1, it1, climb1), (n2, it2, climb2) = bands
+    assert (it1, climb1, it2, climb2) == (c.neb_iter, False, connect.REPEAT_BAND * c.neb_iter, True)
+    assert (n2 >= 2 * n1 - 1) if more else (n2 == n1)

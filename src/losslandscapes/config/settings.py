@@ -68,6 +68,7 @@ class Connect:
     images_per_unit: float
     min_images: int
     max_images: int
+    more_images_on_repeats: bool  # the k-th attempt at a pair uses k times the images
     spring: float
     neb_iter: int
     neb_rms: float

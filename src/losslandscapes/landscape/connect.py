@@ -95,18 +95,19 @@ def _attempt(classes, saddles: list) -> Attempt:
 
 def search_pair(pot, db, ia: int, ib: int, k: int, c, search) -> Attempt:
     """Transition states between minima ``ia`` and ``ib``, the ``k``-th attempt at their pair of
-    classes (k = 1, 2, ...): it uses k times the images and 1/k of ``max_uphill_step``, so a repeat
-    searches a different band and refines its guesses in smaller steps. A repeat also relaxes its
-    band ``REPEAT_BAND`` times longer with a climbing image, so that its highest image is the
-    saddle of the band's path: a first attempt's band of ``neb_iter`` iterations is cheap but on
-    flat landscapes its highest image lies far above that saddle (D2-e50: 1.8e-3 above the lower
-    minimum against 3e-4 after 200 iterations), and refinement from there walks to an unrelated
-    saddle."""
+    classes (k = 1, 2, ...). A repeat relaxes its band ``REPEAT_BAND`` times longer with a
+    climbing image, so that its highest image is the saddle of the band's path, and refines its
+    guesses with 1/k of ``max_uphill_step``: a first attempt's band of ``neb_iter`` iterations is
+    cheap but on flat landscapes its highest image lies far above that saddle (D2-e50: 1.8e-3 above
+    the lower minimum against 3e-4 after 200 iterations), and refinement from there walks to an
+    unrelated saddle. With ``more_images_on_repeats`` the k-th attempt's band has k times the
+    images (within k times ``min_images`` and ``max_images``)."""
     dev = pot.device
     xa = db.minima.x[ia - 1]
     xb, dist = db.symmetry.align(xa, db.minima.x[ib - 1])
     a_cls, b_cls = db.minimum_class(ia), db.minimum_class(ib)
-    n = n_images(dist, k * c.images_per_unit, k * c.min_images, k * c.max_images)
+    m = k if c.more_images_on_repeats else 1
+    n = n_images(dist, m * c.images_per_unit, m * c.min_images, m * c.max_images)
     repeat = k > 1
     X, E = relax_band(pot, torch.as_tensor(xa, device=dev), torch.as_tensor(xb, device=dev), n, c.spring,
                       c.neb_iter * (REPEAT_BAND if repeat else 1), c.neb_rms, climb=repeat)
