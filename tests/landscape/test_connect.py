@@ -332,3 +332,22 @@ def test_repeated_attempts_climb_and_take_more_images_only_when_asked(tmp_path, 
     (n1, it1, climb1), (n2, it2, climb2) = bands
     assert (it1, climb1, it2, climb2) == (c.neb_iter, False, connect.REPEAT_BAND * c.neb_iter, True)
     assert (n2 >= 2 * n1 - 1) if more else (n2 == n1)
+
+
+def test_a_run_resumed_after_its_grow_phase_does_not_grow_again(tmp_path, monkeypatch):
+    """The grow phase records that it ran (``grown_with``), so a resumed run only joins: with
+    ``grow_pairs`` not used up, it would otherwise enter the grow loop again (and measure the
+    transition-state coverage on the way)."""
+    pot, db = mb_database(tmp_path / "mb.sqlite")
+    c = replace(MB_CONNECT, grow_pairs=40, ts_coverage=None)
+    connect.run(pot, db, c, MB_SEARCH)
+    assert db.get("grow_done") == 1 and db.get("grown_with") == 40  # the one untried pair
+    calls = []
+    real = connect.class_coverage
+    monkeypatch.setattr(connect, "class_coverage", lambda *a: calls.append(1) or real(*a))
+    attempts = sum(db.attempts().values())
+    connect.run(pot, db, c, MB_SEARCH)
+    assert len(calls) == 1 and sum(db.attempts().values()) == attempts  # only the final statistics
+    db.set("grown_with", None)
+    connect.run(pot, db, c, MB_SEARCH)
+    assert len(calls) == 3  # without the marker: the grow loop's coverage check, then the statistics
