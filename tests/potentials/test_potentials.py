@@ -72,6 +72,18 @@ def test_minimum_spectrum_by_factorisation_equals_diagonalisation(rng, monkeypat
         assert spectra.minimum_spectrum(pot, x) == (lowest, n_neg)  # again, in the reused buffer
 
 
+def test_largest_eigenvalue_of_a_hand_built_spectrum():
+    """Block Krylov against a known spectrum (a random rotation of a diagonal): well separated,
+    clustered at the top (relative gap 1e-4), and a space smaller than one block."""
+    rng = np.random.default_rng(3)
+    for top in ([10.0, 5.0], [10.0, 9.999], [2.0]):
+        n = 300 if len(top) > 1 else 3
+        d = np.concatenate([top, rng.uniform(0.001, 1.0, n - len(top))])
+        Qr = np.linalg.qr(rng.standard_normal((n, n)))[0]
+        A = (Qr * d) @ Qr.T
+        assert spectra.largest_eigenvalue(lambda V: A @ V, n) == pytest.approx(top[0], rel=1e-10)
+
+
 @pytest.mark.parametrize("k", [None, 2])
 def test_coupled_hessian_is_the_full_hessian_without_decoupled_weights(rng, k):
     """The compacted Hessian equals the automatic-differentiation one over the kept parameters
@@ -150,13 +162,15 @@ def test_cpu_kernel_equals_torch(rng, sizes, k):
     assert torch.allclose(cpu.hvp(x[1], v), ref.hvp(x[1], v), rtol=0, atol=1e-12)
 
 
-def test_sparse_inputs_kernel_equals_torch(rng):
-    """Inputs that are mostly zero (as MNIST pixels) take the kernel's sparse first layer."""
+def test_compact_inputs_kernel_equals_torch(rng):
+    """Inputs that are mostly zero (as MNIST pixels, some zero in every sample) take the kernel's
+    compact first layer: its used inputs, block by block (three blocks, the last one partial)."""
     X = rng.uniform(0, 255, (300, 30)) * (rng.uniform(size=(300, 30)) < 0.2)
+    X[:, [3, 17]] = 0.0
     y = rng.integers(0, 3, 300)
     ref = MLPLoss((30, 5, 3), X, y, 0.1, backend="torch")
     cpu = MLPLoss((30, 5, 3), X, y, 0.1, backend="numba")
-    assert len(cpu.kernel.args[2]) == 301  # row pointers: the sparse path
+    assert cpu.kernel.args[2].tolist() == [i for i in range(30) if i not in (3, 17)]  # the compact path
     x = torch.tensor(rng.normal(size=(3, ref.P)) * 0.01)
     for a, b in zip(cpu.value_and_grad(x), ref.value_and_grad(x)):
         assert torch.allclose(a, b, rtol=0, atol=1e-12)

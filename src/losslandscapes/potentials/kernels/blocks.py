@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 BLOCK = 128  # samples per block
-_NO_INT, _NO_FLOAT = np.empty(0, np.int64), np.empty(0)  # "dense inputs" for the sparse-input arguments
+_NO_INT, _NO_XB = np.empty(0, np.int64), np.empty((0, 0, 0))  # "no compact first layer" (``mlp.compact_inputs``)
 FASTMATH = {"nsz"}  # no reassociation, no contraction into FMA: the same bits from every compile
 # IEEE results for a zero divisor instead of a raised ZeroDivisionError (no divisor here can be
 # zero): without the check LLVM vectorises the loops that divide (tanh, softmax); the same bits
@@ -95,26 +95,25 @@ def _dot(a, b, nb):
 
 
 @njit(cache=True, error_model=ERROR_MODEL, fastmath=FASTMATH)
-def _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, sp_ptr, sp_idx, sp_val):
+def _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, cols, XB):
     """Activations of samples n0:n0+nb into ``act`` (rows aoff[l]:aoff[l+1] hold layer l, the
     last layer holds softmax probabilities); ``tmp`` [4, >= nb] and ``sb`` [>= nb] are scratch.
-    With sparse inputs (``sp_ptr`` not empty: ``sparse_inputs``) the input rows of ``act`` are left
-    unset and the first layer runs over the non-zero inputs only. Returns the block's summed
-    cross-entropy."""
+    With a compact first layer (``cols`` not empty: ``mlp.compact_inputs``; ``n0`` a multiple of
+    ``BLOCK``) the input rows of ``act`` are left unset and the first layer is one BLAS product
+    over the used inputs. Returns the block's summed cross-entropy."""
     L = sizes.shape[0] - 1
-    sparse = sp_ptr.shape[0] > 0
-    if sparse:  # the first layer over non-zero inputs, its weights transposed (outputs contiguous)
-        ni, no, ao = sizes[0], sizes[1], aoff[1]
-        WT = w[woff[0]: woff[0] + no * ni].reshape(no, ni).T.copy()
-        z = np.empty(no)
-        for n in range(nb):
-            z[:] = w[boff[0]: boff[0] + no]
-            for k in range(sp_ptr[n0 + n], sp_ptr[n0 + n + 1]):
-                i, v = sp_idx[k], sp_val[k]
-                for o in range(no):
-                    z[o] += WT[i, o] * v
-            for o in range(no):
-                act[ao + o, n] = z[o]
+    compact = cols.shape[0] > 0
+    if compact:
+        ni, no, ao, U = sizes[0], sizes[1], aoff[1], cols.shape[0]
+        Wu = np.empty((no, U))
+        for o in range(no):
+            for t in range(U):
+                Wu[o, t] = w[woff[0] + o * ni + cols[t]]
+        Z = np.dot(Wu, XB[n0 // BLOCK])
+        for o in range(no):
+            bias = w[boff[0] + o]
+            for n in range(nb):
+                act[ao + o, n] = Z[o, n] + bias
     else:
         for i in range(sizes[0]):
             for n in range(nb):
@@ -122,7 +121,7 @@ def _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, sp_ptr, sp
     for layer in range(L):
         ni, no, ai, ao = sizes[layer], sizes[layer + 1], aoff[layer], aoff[layer + 1]
         for o in range(no):
-            if not (layer == 0 and sparse):
+            if not (layer == 0 and compact):
                 bias = w[boff[layer] + o]
                 for n in range(nb):
                     act[ao + o, n] = bias
@@ -164,10 +163,10 @@ def _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, sp_ptr, sp
 
 
 @njit(cache=True, error_model=ERROR_MODEL, fastmath=FASTMATH)
-def _block_grad(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, d, e, tmp, sb, g, sp_ptr, sp_idx, sp_val):
+def _block_grad(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, d, e, tmp, sb, g, cols, XB):
     """Adds the gradient of (1/N) sum of the block's cross-entropies to ``g[P_full]``; returns
     that block's (1/N) sum."""
-    ce = _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, sp_ptr, sp_idx, sp_val)
+    ce = _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, cols, XB)
     L = sizes.shape[0] - 1
     C, ao = sizes[L], aoff[L]
     for c in range(C):
@@ -179,7 +178,7 @@ def _block_grad(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, d, e, tmp
         ni, no, ai = sizes[layer], sizes[layer + 1], aoff[layer]
         for o in range(no):
             g[boff[layer] + o] += _sum(d[o], nb)
-            if layer == 0 and sp_ptr.shape[0] > 0:
+            if layer == 0 and cols.shape[0] > 0:
                 continue
             for i in range(ni):
                 g[woff[layer] + o * ni + i] += _dot(d[o], act[ai + i], nb)
@@ -196,17 +195,16 @@ def _block_grad(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, d, e, tmp
                 for n in range(nb):
                     a = act[ai + i, n]
                     d[i, n] = e[i, n] * (1.0 - a * a)
-    if sp_ptr.shape[0] > 0:  # first-layer weights over the non-zero inputs (d holds layer 0's deltas)
+    if cols.shape[0] > 0:  # first-layer weights over the used inputs (d holds layer 0's deltas), by BLAS
         ni, no = sizes[0], sizes[1]
-        dWT = np.zeros((ni, no))
-        for n in range(nb):
-            for k in range(sp_ptr[n0 + n], sp_ptr[n0 + n + 1]):
-                i, v = sp_idx[k], sp_val[k]
-                for o in range(no):
-                    dWT[i, o] += d[o, n] * v
+        Dc = np.zeros((no, BLOCK))  # the block's columns past nb meet zero inputs
         for o in range(no):
-            for i in range(ni):
-                g[woff[0] + o * ni + i] += dWT[i, o]
+            for n in range(nb):
+                Dc[o, n] = d[o, n]
+        dW = np.dot(Dc, XB[n0 // BLOCK].T)
+        for o in range(no):
+            for t in range(cols.shape[0]):
+                g[woff[0] + o * ni + cols[t]] += dW[o, t]
     return ce * inv_n
 
 

@@ -39,7 +39,7 @@ def precondition_row(q, metric, used, free_index, n_inputs, w):
 
 @njit(cache=True, error_model=ERROR_MODEL, nogil=True)
 def lbfgs_row(x0, gtol, memory, max_step, max_rise, dguess, max_iter, max_decrease, max_fail, past_peak, peak_rise,
-              metric, used, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam, x, g):
+              metric, used, XT, y, cols, XB, sizes, woff, boff, aoff, free_index, reg, lam, x, g):
     """``optimize.lbfgs``'s L-BFGS (same steps, same acceptance, same resets, same stops) on one row from
     ``x0[P]``, preconditioned by the input metric (``metric``, ``used``: ``precondition_row``; an
     empty ``metric``: none); the final point and gradient are written to ``x`` and ``g``. The
@@ -66,7 +66,7 @@ def lbfgs_row(x0, gtol, memory, max_step, max_rise, dguess, max_iter, max_decrea
     Mg, Mq, Mgt = np.empty(P), np.empty(P), np.empty(P)  # M g, M q, M g of the trial point
     yMy = 0.0  # y.My of the newest pair (preconditioned)
     x[:] = x0
-    f = row_value_grad(x, g, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam)
+    f = row_value_grad(x, g, XT, y, cols, XB, sizes, woff, boff, aoff, free_index, reg, lam)
     if pre:
         Mg[:] = g
         precondition_row(Mg, metric, used, free_index, n_inputs, w1)
@@ -123,7 +123,7 @@ def lbfgs_row(x0, gtol, memory, max_step, max_rise, dguess, max_iter, max_decrea
         c = 0.1 ** ndec
         for j in range(P):
             trial[j] = x[j] + d[j] * c
-        ft = row_value_grad(trial, gt, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam)
+        ft = row_value_grad(trial, gt, XT, y, cols, XB, sizes, woff, boff, aoff, free_index, reg, lam)
         iters += 1
         finite = np.isfinite(ft) and np.all(np.isfinite(gt))
         nonfinite += not finite

@@ -7,24 +7,28 @@ import threading
 import numpy as np
 
 from losslandscapes import workers
-from .blocks import _NO_FLOAT, _NO_INT
+from .blocks import _NO_INT, _NO_XB, BLOCK
 from .hessian import coupled_hessian_1hl, hessian_1hl
 from .lbfgs import lbfgs_row
 from .rows import hvp, value_grad
 
-SPARSE_BELOW = 0.5  # inputs are stored sparse where fewer than this fraction is non-zero
+COMPACT_BELOW = 0.5  # inputs take the compact first layer where fewer than this fraction is non-zero
 
 
-def sparse_inputs(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Row pointers [N + 1], input indices and values of the non-zero inputs of ``X[N, I]`` (CSR),
-    or three empty arrays (dense) unless fewer than ``SPARSE_BELOW`` of them are non-zero. MNIST
-    pixels are 19% non-zero: its first layer then costs a fifth of the dense one."""
-    nonzero = X != 0
-    if X.size == 0 or nonzero.mean() >= SPARSE_BELOW:
-        return _NO_INT, _NO_INT, _NO_FLOAT
-    ptr = np.concatenate([[0], np.cumsum(nonzero.sum(1))]).astype(np.int64)
-    rows, cols = np.nonzero(nonzero)
-    return ptr, cols.astype(np.int64), np.ascontiguousarray(X[rows, cols])
+def compact_inputs(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The inputs of ``X[N, I]`` that are non-zero in some sample (``cols[U]``) and their values
+    block by block, ``XB[blocks, U, BLOCK]`` (zero past the last sample), where fewer than
+    ``COMPACT_BELOW`` of the entries are non-zero (MNIST: 613 of 784 pixels used, 19 % of the
+    entries non-zero); else two empty arrays. The first layer is then one BLAS product per block
+    over the used inputs, forward and back: value and gradient 1.58 -> 0.90 ms on MNIST where a
+    compiled loop over the non-zero pixels (CSR) waited on each addition (measured)."""
+    if X.size == 0 or (X != 0).mean() >= COMPACT_BELOW:
+        return _NO_INT, _NO_XB
+    cols = np.flatnonzero(np.any(X != 0, axis=0)).astype(np.int64)
+    n_blocks = (len(X) + BLOCK - 1) // BLOCK
+    XB = np.zeros((n_blocks * BLOCK, len(cols)))
+    XB[: len(X)] = X[:, cols]
+    return cols, np.ascontiguousarray(XB.reshape(n_blocks, BLOCK, len(cols)).transpose(0, 2, 1))
 
 
 class MLPKernel:
@@ -43,7 +47,7 @@ class MLPKernel:
         sizes = np.array(layout.sizes, np.int64)
         self.one_hidden_layer = len(layout.sizes) == 3
         X = np.asarray(X, np.float64)
-        self.args = (np.ascontiguousarray(X.T), np.ascontiguousarray(y, np.int64), *sparse_inputs(X), sizes,
+        self.args = (np.ascontiguousarray(X.T), np.ascontiguousarray(y, np.int64), *compact_inputs(X), sizes,
                      layout.weight_offsets, layout.bias_offsets, np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
                      layout.free_index, np.ascontiguousarray(reg, np.float64), float(lam))
         self.P, self.P_full = layout.P, layout.P_full

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .blocks import _NO_FLOAT, _NO_INT, BLOCK, ERROR_MODEL, _block_grad, _deltas, _forward, _rop
+from .blocks import _NO_INT, _NO_XB, BLOCK, ERROR_MODEL, _block_grad, _deltas, _forward, _rop
 
 # -- rows and batches ---------------------------------------------------------------------------
 @njit(cache=True, error_model=ERROR_MODEL)
@@ -46,7 +46,7 @@ def _finish(x, ce, gfull, free_index, reg, lam, g):
 
 
 @njit(cache=True, error_model=ERROR_MODEL, nogil=True)
-def row_value_grad(x, g, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam):
+def row_value_grad(x, g, XT, y, cols, XB, sizes, woff, boff, aoff, free_index, reg, lam):
     """Loss of one free-parameter row ``x[P]``; its gradient is written to ``g[P]``. Blocks are
     summed in order, exactly as ``value_grad`` does."""
     P_full = woff[-1] + (sizes[-1] * sizes[-2]) + sizes[-1]
@@ -60,23 +60,23 @@ def row_value_grad(x, g, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff,
         n0 = k * BLOCK
         gb[:] = 0.0
         ce += _block_grad(w, XT, y, n0, min(BLOCK, N - n0), 1.0 / N, sizes, woff, boff, aoff, act, d, e, tmp, sb, gb,
-                          sp_ptr, sp_idx, sp_val)
+                          cols, XB)
         gfull += gb
     return _finish(x, ce, gfull, free_index, reg, lam, g)
 
 
 @njit(cache=True, error_model=ERROR_MODEL, nogil=True)
-def value_grad(X, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam):
+def value_grad(X, XT, y, cols, XB, sizes, woff, boff, aoff, free_index, reg, lam):
     """Loss [B] and gradient [B, P] of free-parameter rows ``X[B, P]``."""
     B, P = X.shape
     f, G = np.empty(B), np.empty((B, P))
     for b in range(B):
-        f[b] = row_value_grad(X[b], G[b], XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam)
+        f[b] = row_value_grad(X[b], G[b], XT, y, cols, XB, sizes, woff, boff, aoff, free_index, reg, lam)
     return f, G
 
 
 @njit(cache=True, error_model=ERROR_MODEL, nogil=True)
-def hvp(x, V, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index, reg, lam):
+def hvp(x, V, XT, y, cols, XB, sizes, woff, boff, aoff, free_index, reg, lam):
     """Hessian-vector products [K, P] at ``x[P]`` along the rows of ``V[K, P]``: each block's
     forward and backward pass once, then the R-operator along every row (the exact Hessian of a
     deep network: the unit vectors, each from its own layer up)."""
@@ -104,7 +104,7 @@ def hvp(x, V, XT, y, sp_ptr, sp_idx, sp_val, sizes, woff, boff, aoff, free_index
     part = np.empty(P_full)
     for k in range(_n_blocks(N)):
         n0, nb = k * BLOCK, min(BLOCK, N - k * BLOCK)
-        _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, _NO_INT, _NO_INT, _NO_FLOAT)
+        _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, _NO_INT, _NO_XB)
         _deltas(w, y, n0, nb, 1.0 / N, sizes, woff, aoff, act, D, E)
         for q in range(K):
             part[:] = 0.0
