@@ -52,10 +52,10 @@ def test_closed_form_hessian_equals_automatic_differentiation(rng, sizes, k, reg
 
 
 def test_minimum_spectrum_by_factorisation_equals_diagonalisation(rng, monkeypatch):
-    """Above EXACT_LIMIT: Cholesky + shift-invert Lanczos where positive definite, plain Lanczos
-    (which then finds the negative eigenvalue) where not; both against a full diagonalisation.
-    With inputs that are zero in every item, their weights (decoupled, curvature 2 lam) stay out of
-    the factorisation."""
+    """Above EXACT_LIMIT: Cholesky + the largest eigenvalue of the inverse where positive definite
+    (the lowest eigenvalue), an LDLᵀ inertia where not (the exact negative count, no Lanczos);
+    both against a full diagonalisation. With inputs that are zero in every item, their weights
+    (decoupled, curvature 2 lam) stay out of the factorisation."""
     lanczos = spectra.lowest_eigenpairs
     calls = []
     monkeypatch.setattr(spectra, "lowest_eigenpairs", lambda *a, **k: calls.append(1) or lanczos(*a, **k))
@@ -67,9 +67,24 @@ def test_minimum_spectrum_by_factorisation_equals_diagonalisation(rng, monkeypat
         evals = np.linalg.eigvalsh(pot.hessian(x).numpy())
         assert (evals[0] > 0) == positive
         lowest, n_neg = spectra.minimum_spectrum(pot, x)
-        assert lowest == pytest.approx(evals[0], rel=1e-6)
-        assert (n_neg == 0) == positive and len(calls) == (0 if positive else 1)
-        assert spectra.minimum_spectrum(pot, x) == (lowest, n_neg)  # again, in the reused buffer
+        assert n_neg == (evals < 0).sum() and not calls
+        if positive:
+            assert lowest == pytest.approx(evals[0], rel=1e-6)
+            assert spectra.minimum_spectrum(pot, x) == (lowest, n_neg)  # again, in the reused buffer
+        else:
+            assert n_neg > 0 and np.isnan(lowest)
+
+
+def test_negative_count_is_the_inertia():
+    """Sylvester's inertia from LDLᵀ against hand-built spectra: 0 to 40 negative eigenvalues
+    (1 x 1 and 2 x 2 pivots), some within 1e-6 of zero."""
+    rng = np.random.default_rng(4)
+    n = 120
+    for k in (0, 1, 2, 7, 40):
+        d = rng.uniform(1e-6, 3.0, n) * np.where(np.arange(n) < k, -1.0, 1.0)
+        Qr = np.linalg.qr(rng.standard_normal((n, n)))[0]
+        A = np.asfortranarray((Qr * d) @ Qr.T)
+        assert spectra.negative_count(A) == k
 
 
 def test_largest_eigenvalue_of_a_hand_built_spectrum():
