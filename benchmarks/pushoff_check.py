@@ -102,8 +102,12 @@ def counting(kernel, db):
         t, i, j = snap(), len(stored), len(added)
         out = merge(db, pot, att, stats)
         work["merge"].append(diff(t, snap()))
-        new = iter(added[j:])
-        for s, ids in zip(att.saddles, stored[i:]):
+        new, ends = iter(added[j:]), iter(stored[i:])
+        for s in att.saddles:
+            if getattr(s, "known", None) is not None:  # a stored transition state: no push-offs
+                work["known"].append(cost.pop(id(s)))
+                continue
+            ids = next(ends)
             key = "pushoff_failed" if (ids < 0).any() else ("new" if next(new) else "known")
             work[key].append(cost.pop(id(s)))
         return out
@@ -147,7 +151,7 @@ def summary(work: dict, cpu: float) -> dict:
     return out
 
 c0 = time.process_time()
-KNOBS = [k for k in ("path_tol", "descent_step", "past_peak", "newton_radius") if k in {f.name for f in fields(exp.connect)}]
+KNOBS = [k for k in ("path_step", "newton_radius", "descent_step", "past_peak") if k in {f.name for f in fields(exp.connect)}]
 over = {k: float(os.environ[k.upper()]) for k in KNOBS if k.upper() in os.environ}
 COUNTABLE = all(hasattr(connect, k) for k in ("_saddle", "relax_band", "merge"))  # older trees: no counts
 with counting(pot.kernel, db) if COUNTABLE else nullcontext({}) as work:

@@ -351,3 +351,19 @@ def test_a_run_resumed_after_its_grow_phase_does_not_grow_again(tmp_path, monkey
     db.set("grown_with", None)
     connect.run(pot, db, c, MB_SEARCH)
     assert len(calls) == 3  # without the marker: the grow loop's coverage check, then the statistics
+
+
+def test_a_stored_transition_state_found_again_is_counted_without_push_offs(tmp_path):
+    pot, db = mb_database(tmp_path / "mb.sqlite")
+    connect.run(pot, db, MB_CONNECT, MB_SEARCH)
+    ts = db.ts_frame()
+    found = len(db.ts_found_classes())
+    guess = torch.as_tensor(ts["params"].iloc[0]) + 1e-3  # refines onto the first stored one
+    s = connect._saddle(pot, db, guess, MB_CONNECT, MB_SEARCH)
+    assert s.known == int(ts["id"].iloc[0]) and s.ends == []
+    assert connect.merge(db, pot, connect.Attempt((1, 2), [s], 0), connect_stats()) == 1
+    assert len(db.ts_frame()) == len(ts) and len(db.ts_found_classes()) == found + 1
+
+
+def connect_stats() -> dict:
+    return {"hef_unconverged": 0, "pushoff_failed": 0, **quench.new_counters()}

@@ -78,8 +78,10 @@ class Connect:
     max_uphill_step: float
     max_tangent_step: float
     push_off: float
-    descent_step: float
-    past_peak: float
+    path_step: float  # push-offs: arc length of a local-quadratic step along the steepest-descent path
+    newton_radius: float  # ... which ends where the Newton step is shorter than this
+    descent_step: float  # above EXACT_LIMIT parameters: L-BFGS steps at most this long ...
+    past_peak: float  # ... until the RMS gradient falls below this share of its peak
     max_seconds: float | None
 
 

@@ -67,7 +67,8 @@ class Saddle:
     """A converged transition state and what its two push-offs reached, not yet merged."""
 
     ts: EFResult
-    ends: list  # two quench.Quenched
+    ends: list  # two quench.Quenched; none for a stored transition state
+    known: int | None = None  # id of the stored transition state it is (its minima are stored)
 
 
 @dataclass
@@ -81,10 +82,14 @@ class Attempt:
 
 
 def _saddle(pot, db, x0: torch.Tensor, c, search) -> Saddle | None:
-    """Refine the guess ``x0[P]``; if it is an index-one saddle, quench its two push-offs."""
+    """Refine the guess ``x0[P]``; if it is an index-one saddle not yet stored, quench its two
+    push-offs."""
     r = transition_state(pot, x0, c)
     if not r.converged:
         return None
+    known = db.find_ts(r.f, r.x.cpu().numpy())
+    if known is not None:  # found again: no push-offs (their paths are the dearest part)
+        return Saddle(r, [], known)
     starts = torch.stack([r.x + c.push_off * r.vector, r.x - c.push_off * r.vector])
     return Saddle(r, quench.quench(db, pot, starts, search, quench.descent_settings(search, c), label="push-off"))
 
@@ -142,6 +147,10 @@ def merge(db, pot, att: Attempt, stats: dict) -> int:
     stats["hef_unconverged"] += att.unconverged
     stored = 0
     for s in att.saddles:
+        if s.known is not None:
+            db.add_ts_found(s.known)
+            stored += 1
+            continue
         ids = quench.store(db, pot, s.ends, -1, stats)
         if (ids < 0).any():
             stats["pushoff_failed"] += 1

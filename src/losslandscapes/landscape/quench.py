@@ -7,10 +7,12 @@ only reads the database; ``store`` merges its results into the database in row o
 never depend on timing or thread count, and a search can quench inside its own tasks and merge
 later. ``settle`` does both.
 
-1. (push-offs only) a path-following descent: L-BFGS steps of at most ``Connect.descent_step``
-   until the RMS gradient, after rising well above its starting value, has fallen to
-   ``Connect.past_peak`` of its peak: past the inflection of the steepest-descent path, inside
-   the basin that the path enters (``optimize.lbfgs``, step 5);
+1. (push-offs only) the steepest-descent path: up to ``spectra.EXACT_LIMIT`` parameters it is
+   followed by local-quadratic steps of arc length ``Connect.path_step`` on exact Hessians into a
+   Newton region (``transition_states.path``), whose Newton point goes straight to the polish
+   (step 3). Above that, L-BFGS steps of at most ``Connect.descent_step`` until the RMS gradient,
+   after rising well above its starting value, has fallen to ``Connect.past_peak`` of its peak
+   (``optimize.lbfgs``, step 5), then step 2;
 2. a loose L-BFGS quench to ``Search.quench_gtol``; a row that lands on a stored minimum stops;
 3. polish by exact-Hessian eigenvector-following to ``Search.tight_gtol`` (every mode downhill, no
    step may raise the loss); its last Hessian verifies the minimum (no negative eigenvalue).
@@ -29,12 +31,14 @@ import torch
 
 from losslandscapes import workers
 from losslandscapes.transition_states.ef import eigenvector_following
+from losslandscapes.transition_states.path import follow
 from losslandscapes.transition_states.spectra import EXACT_LIMIT, minimum_spectrum
 from losslandscapes.optimize.lbfgs import CONVERGED, MAX_ITER, PAST_PEAK, LBFGSSettings, minimise_potential
 
 log = logging.getLogger(__name__)
 
 COUNTERS = ("unconverged", "not_minimum", "nonfinite", "polish_failed")  # what store() counts
+MAX_PATH_STEPS = 2000  # local-quadratic steps of a push-off's path at most (200 units at path_step 0.1)
 POLISH_CYCLES = 200  # Hessians per polish at most
 POLISH_TRUST = 0.1  # initial trust radius of the polish
 POLISH_MAX_TRUST = 0.5
@@ -54,13 +58,23 @@ def lbfgs_settings(search) -> LBFGSSettings:
                          precondition=search.precondition)
 
 
-def descent_settings(search, connect) -> LBFGSSettings:
-    """The path-following descent of a push-off: short L-BFGS steps until past the gradient peak,
-    unpreconditioned (the steepest-descent path of the Euclidean metric, as OPTIM's). Its tolerance
-    is the tight one: a push-off starts with a tiny gradient (about |negative eigenvalue| x
-    push-off), which must not count as converged."""
-    return replace(lbfgs_settings(search), max_step=connect.descent_step, past_peak=connect.past_peak,
-                   precondition=False)
+@dataclass(frozen=True)
+class Descent:
+    """How a push-off follows the steepest-descent path (step 1 of the module docstring)."""
+
+    path_step: float  # arc length of a local-quadratic step (exact Hessians)
+    newton_radius: float  # the path ends where the Newton step is shorter than this
+    lbfgs: LBFGSSettings  # above EXACT_LIMIT parameters: short L-BFGS steps until past the gradient peak
+
+
+def descent_settings(search, connect) -> Descent:
+    """The path-following descent of a push-off (``connect``: config.Connect). Its L-BFGS is
+    unpreconditioned (the steepest-descent path of the Euclidean metric, as OPTIM's) at the tight
+    tolerance: a push-off starts with a tiny gradient (about |negative eigenvalue| x push-off),
+    which must not count as converged."""
+    return Descent(connect.path_step, connect.newton_radius,
+                   replace(lbfgs_settings(search), max_step=connect.descent_step, past_peak=connect.past_peak,
+                           precondition=False))
 
 
 def store_minimum(db, pot, x: torch.Tensor, f: float, rms: float, step: int, stats: dict, spectrum=None) -> int:
@@ -105,7 +119,7 @@ class Quenched:
     polish_failed: bool = False  # the polish did not converge (L-BFGS tightened instead)
 
 
-def quench(db, pot, x: torch.Tensor, search, descent: LBFGSSettings | None = None, label: str = "quench") -> list:
+def quench(db, pot, x: torch.Tensor, search, descent: Descent | None = None, label: str = "quench") -> list:
     """``Quenched`` results [B] of the rows of ``x[B, P]`` (steps 1-3 of the module docstring);
     reads ``db`` (to stop at a stored minimum), never writes it. With a CPU kernel every row is
     one task from start to finish (no row waits for the slowest quench before its polish); on
@@ -114,23 +128,32 @@ def quench(db, pot, x: torch.Tensor, search, descent: LBFGSSettings | None = Non
         return workers.map_tasks(lambda b: quench(db, pot, x[b: b + 1], search, descent, label)[0], range(len(x)))
     x = x.to(pot.device)
     ok = np.ones(len(x), bool)
-    if descent is not None:
-        path = minimise_potential(pot, x, descent, label=label + " (descent)")
+    exact_path = descent is not None and pot.P <= EXACT_LIMIT
+    if exact_path:
+        ends = [follow(pot, xb, descent.path_step, descent.newton_radius, MAX_PATH_STEPS) for xb in x]
+        ok = np.array([e.reached for e in ends])
+        x = torch.stack([e.x for e in ends])
+    elif descent is not None:
+        path = minimise_potential(pot, x, descent.lbfgs, label=label + " (descent)")
         ok = np.isin(path.status.numpy(), (CONVERGED, PAST_PEAK, MAX_ITER))
         x = path.x
-    loose = minimise_potential(pot, x, replace(lbfgs_settings(search), gtol=search.quench_gtol), label=label)
+    loose = None if exact_path else minimise_potential(pot, x, replace(lbfgs_settings(search), gtol=search.quench_gtol),
+                                                       label=label)
 
     def finish(b: int) -> Quenched:
-        if not ok[b] or int(loose.status[b]) != CONVERGED:
+        if not ok[b] or (loose is not None and int(loose.status[b]) != CONVERGED):
             return Quenched(None, unconverged=True)
-        xb, fb = loose.x[b], float(loose.f[b])
-        plain = db.find_minimum(fb, xb.cpu().numpy())[0]
-        if plain is not None:
-            return Quenched(None, known=plain)
+        if loose is None:  # a Newton point at the path's end: polished from there, no long steps
+            xb, fb, rms = x[b], float("nan"), float("nan")
+        else:
+            xb, fb, rms = loose.x[b], float(loose.f[b]), float(loose.rms[b])
+            plain = db.find_minimum(fb, xb.cpu().numpy())[0]
+            if plain is not None:
+                return Quenched(None, known=plain)
         r = polish(pot, xb, search.tight_gtol)
         if r is not None and r.converged:
             return Quenched(r.x, r.f, r.rms, (r.eigenvalue, r.n_neg))
-        return Quenched(xb, fb, float(loose.rms[b]), polish_failed=r is not None)  # to be tightened
+        return Quenched(xb, fb, rms, polish_failed=r is not None)  # to be tightened
 
     out = workers.map_tasks(finish, range(len(x)))
     todo = [b for b, q in enumerate(out) if q.x is not None and q.spectrum is None]

@@ -48,10 +48,11 @@ class DatabaseError(RuntimeError):
     """A landscape database that cannot be read; the message names the file."""
 
 
-ENGINE = 4  # bumped whenever stored points change meaning, so older databases are set aside, never resumed
+ENGINE = 5  # bumped whenever stored points change meaning, so older databases are set aside, never resumed
 # (2: push-offs follow the descent path (issue 19) and quenches use L-BFGS memory 40;
 #  3: every basin-hopping quench and every transition state an attempt finds is recorded;
-#  4: deep networks' symmetry classes from the alignment that undoes every exact image)
+#  4: deep networks' symmetry classes from the alignment that undoes every exact image;
+#  5: push-offs follow the steepest-descent path by local quadratic steps into a Newton region)
 
 
 def settings_hash(settings: dict) -> str:
@@ -163,6 +164,10 @@ class Database:
         return self.minima.sym[i - 1]
 
     # -- transition states ------------------------------------------------------------------
+    def find_ts(self, loss: float, x: np.ndarray) -> int | None:
+        """Id of the stored transition state at ``x`` (not a symmetry image); None if there is none."""
+        return self.ts.match(loss, x, self.symmetry, self.etol, self.dtol)[0]
+
     def add_ts(self, loss, x, min1, min2, neg_eig, n_neg, rms_grad) -> tuple[int, bool]:
         plain, sym = self.ts.match(loss, x, self.symmetry, self.etol, self.dtol)
         if plain is not None:
