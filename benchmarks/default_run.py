@@ -1,5 +1,6 @@
 """What a finished default run measured: job seconds per rule and, per landscape of Tables 1, 2
-and 4, how complete its sample is; writes
+and 4, how complete its sample is and how many of its lowest 10 classes are joined to the global
+minimum (Figure 8's low-lying region); writes
 ``benchmarks/results/default_run.json`` and prints the Markdown tables of docs/performance.md.
 
     python benchmarks/default_run.py RESULTS_DIR COMMIT [START INSTALLED END]
@@ -12,8 +13,11 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from common import write
+
+from losslandscapes.analysis.disconnectivity import barriers_to_gmin, class_graph
 
 res = Path(sys.argv[1])
 commit = sys.argv[2]
@@ -37,12 +41,23 @@ for f in sorted((res / "benchmarks").rglob("*.tsv")):
     per_rule[rule] = per_rule.get(rule, 0.0) + float(f.read_text().splitlines()[1].split()[0])
 
 tables = [pd.read_parquet(res / "tables" / f"{t}.parquet") for t in ("table1", "table2", "table4")]
+
+
+def lowest_joined(exp: str, n: int = 10) -> int:
+    """How many of the ``n`` lowest symmetry classes are joined to the global minimum's."""
+    land = res / "landscapes" / exp
+    _, energy, ts_energy, ts_pairs = class_graph(pd.read_parquet(land / "minima.parquet"),
+                                                 pd.read_parquet(land / "ts.parquet"))
+    return int(np.isfinite(barriers_to_gmin(energy, ts_energy, ts_pairs)[np.argsort(energy)[:n]]).sum())
+
+
 rows = []
 for r in pd.concat(tables).itertuples():
     rows.append({
         "landscape": r.experiment, "quenches": int(r.quenches), "acceptance": float(r.acceptance),
         "returns": float(r.returns), "classes": int(r.min_sym), "coverage": float(r.coverage),
         "chao": [float(r.chao), float(r.chao_low), float(r.chao_high)], "connected": int(r.connected),
+        "lowest_10_joined": lowest_joined(r.experiment),
         "funnel": float(r.funnel), "ts_classes": int(r.ts_sym), "ts_coverage": float(r.ts_coverage),
         "draws": int(getattr(r, "draws", 1)), "basinhopping_s": job_seconds("basinhopping", r.experiment),
         "connect_s": job_seconds("connect", r.experiment),
@@ -65,13 +80,13 @@ print("| rule | job seconds |\n|---|---|")
 for k, v in out["job_seconds_per_rule"].items():
     print(f"| {k} | {v:,.0f} |")
 print(f"| all | {out['job_seconds_total']:,.0f} |\n")
-print("| landscape | quenches | acceptance | returns | classes | coverage | Chao2 (95 %) | connected | funnel "
-      "| TS classes | TS coverage | draws | basin-hopping s | connect s |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| landscape | quenches | acceptance | returns | classes | coverage | Chao2 (95 %) | connected | lowest 10 "
+      "joined | funnel | TS classes | TS coverage | draws | basin-hopping s | connect s |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     c = r["chao"]
     print(f"| {r['landscape']} | {r['quenches']} | {r['acceptance']:.2f} | {r['returns']:.2f} | {r['classes']} "
           f"| {r['coverage']:.2f} | {c[0]:.0f} ({c[1]:.0f}–{c[2]:.0f}) | {r['connected']} of {r['classes']} "
-          f"| {r['funnel']:.2f} | {r['ts_classes']} | {r['ts_coverage']:.2f} | {r['draws']} "
+          f"| {r['lowest_10_joined']} | {r['funnel']:.2f} | {r['ts_classes']} | {r['ts_coverage']:.2f} | {r['draws']} "
           f"| {r['basinhopping_s']:.0f} | {r['connect_s']:.0f} |")
 print("\nclaims on the run:", json.dumps(verdicts))

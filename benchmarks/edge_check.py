@@ -6,7 +6,9 @@ path with this tree's local-quadratic path follower and polish (``quench.quench`
 descent; its ends agree with LSODA on D1-e0 and D1-3HL-N100: ``pushoff_check.py``,
 tests/transition_states/test_path.py, docs/performance.md); each end is identified against the
 run's own minima. A transition state disagrees when its two ends are not its stored two classes,
-or an end is a minimum the run does not hold. Reads a copy of the database, never the run's.
+or an end is a minimum the run does not hold. Reads a copy of the database, never the run's; the
+copy is stamped with this tree's identity of its settings, so a database of another version is
+read, not set aside.
 Writes ``benchmarks/results/edge_check.json``.
 
     python benchmarks/edge_check.py RESULTS EXP [EXP ...]
@@ -27,6 +29,7 @@ from common import write
 from losslandscapes.config import load_yaml, resolve
 from losslandscapes.landscape import quench
 from losslandscapes.landscape.system import System
+from losslandscapes.storage.database import settings_hash
 from losslandscapes.transition_states.spectra import eigh
 
 results, exps = Path(sys.argv[1]), sys.argv[2:]
@@ -40,7 +43,9 @@ for exp_id in exps:
     source = results / f"work/{exp_id}/connect.sqlite"
     copy = Path(tempfile.mkdtemp()) / "connect.sqlite"
     shutil.copy(source, copy)
-    meta = dict(sqlite3.connect(copy).execute("SELECT key, value FROM meta").fetchall())
+    with sqlite3.connect(copy) as con:
+        meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+        con.execute("UPDATE meta SET value=? WHERE key='settings_hash'", (settings_hash(json.loads(meta["settings"])),))
     db = system.database(copy, json.loads(meta["settings"]))
     pot, descent = system.pot, quench.descent_settings(exp.search, exp.connect)
     t0, rows = time.process_time(), []
