@@ -11,13 +11,12 @@ each end is assigned to the nearest stored minimum after symmetry alignment. A t
 disagrees when those two classes differ from its stored ones, or an end lies farther than the
 database's identity tolerances (distance 0.1, loss 1e-6) from every stored minimum. The JSON's
 ``work`` gives the exact Hessians, gradients and CPU-seconds of the connect run by what they were
-spent on: bands, refinements (with their push-offs) by outcome, merges, and per stored transition
-state. Writes ``benchmarks/results/pushoff_check[_NAME].json``.
+spent on: bands, the quenches of repeated attempts' band images, refinements (with their
+push-offs) by outcome, merges, and per stored transition state. Writes ``benchmarks/results/pushoff_check[_NAME].json``.
 
     [PYTHONPATH=/path/to/other/src] python benchmarks/pushoff_check.py [pairs] [NAME]
 """
 
-import json
 import os
 import sys
 import tempfile
@@ -79,9 +78,10 @@ def counting(kernel, db):
     def diff(a, b):
         return {k: b[k] - a[k] for k in a}
 
-    work = {"band": [], "unconverged": [], "pushoff_failed": [], "new": [], "known": [], "merge": []}
-    cost, added, stored = {}, [], []
+    work = {"band": [], "band_minima": [], "unconverged": [], "pushoff_failed": [], "new": [], "known": [], "merge": []}
+    cost, added, stored, depth = {}, [], [], [0]
     saddle, band, merge, store, add_ts = connect._saddle, connect.relax_band, connect.merge, connect.quench.store, db.add_ts
+    quench = connect.quench.quench
 
     def counted_saddle(pot, db, x0, c, search):
         a = snap()
@@ -98,11 +98,21 @@ def counting(kernel, db):
         work["band"].append(diff(t, snap()))
         return out
 
+    def counted_quench(*a, **k):  # a repeated attempt's band images (push-offs are the saddles')
+        if k.get("label", a[5] if len(a) > 5 else "quench") != "quench" or depth[0]:
+            return quench(*a, **k)
+        depth[0], t = 1, snap()
+        try:
+            return quench(*a, **k)
+        finally:
+            depth[0] = 0
+            work["band_minima"].append(diff(t, snap()))
+
     def counted_merge(db, pot, att, stats):
         t, i, j = snap(), len(stored), len(added)
         out = merge(db, pot, att, stats)
         work["merge"].append(diff(t, snap()))
-        new, ends = iter(added[j:]), iter(stored[i:])
+        new, ends = iter(added[j:]), iter(stored[i + hasattr(att, "minima"):])  # after the band minima's
         for s in att.saddles:
             if getattr(s, "known", None) is not None:  # a stored transition state: no push-offs
                 work["known"].append(cost.pop(id(s)))
@@ -125,6 +135,7 @@ def counting(kernel, db):
     for k, f in (("hessian", hessian), ("value_grad", value_grad), ("lbfgs", lbfgs)):
         setattr(type(kernel), k, f)
     connect._saddle, connect.relax_band, connect.merge, connect.quench.store = counted_saddle, counted_band, counted_merge, counted_store
+    connect.quench.quench = counted_quench
     db.add_ts = counted_add_ts
     try:
         yield work
@@ -132,6 +143,7 @@ def counting(kernel, db):
         for k, f in orig.items():
             setattr(type(kernel), k, f)
         connect._saddle, connect.relax_band, connect.merge, connect.quench.store = saddle, band, merge, store
+        connect.quench.quench = quench
         del db.add_ts
 
 

@@ -82,23 +82,40 @@ def test_missing_connection_routes_through_joined_classes():
     dist = np.abs(pts[:, None] - pts[None, :])
     direct = np.zeros((4, 4), bool)
     direct[0, 1] = direct[1, 0] = True
-    none = np.zeros((4, 4), bool)
-    def step(used, *args, **kw):
-        m = connect.missing_connections(loss, dist, direct, used, *args, **kw)
+    none = np.zeros((4, 4), int)
+    def step(tries, *args, **kw):
+        m = connect.missing_connections(loss, dist, direct, tries, 1, *args, **kw)
         return m.pairs, m.targets, m.unconnected
 
     assert step(none) == ([(2, 1)], [2], 2)
     used = none.copy()
-    used[1, 2] = used[2, 1] = True  # then the next-best route to 2 goes through 0
+    used[1, 2] = used[2, 1] = 1  # then the next-best route to 2 goes through 0
     assert step(used) == ([(2, 0)], [2], 2)
-    used[:, 2] = used[2, :] = True  # 2 has no untried pair left: 3 is next
+    used[:, 2] = used[2, :] = 1  # 2 has no untried pair left: 3 is next
     assert step(used)[:2] == ([(3, 1)], [3])
-    used[:, 3] = used[3, :] = True
+    used[:, 3] = used[3, :] = 1
     assert step(used) == ([], [], 2)
     # only the lowest three classes are targets: 3 is neither attempted nor counted
     assert step(none, 4, lowest=3) == ([(2, 1)], [2], 1)
     # a retired target is skipped but still counted, and paths may still pass through it
     assert step(none, 1, retired=np.array([False, False, True, False])) == ([(3, 2), (2, 1)], [3], 2)
+
+
+def test_missing_connection_spreads_tries_over_pairs():
+    # 2 lies 1.0 from the joined class 1 and 1.2 from the global minimum 0 (squared: 1 and 1.44)
+    loss = np.array([0.0, 0.1, 0.2])
+    dist = np.array([[0.0, 1.0, 1.2], [1.0, 0.0, 1.0], [1.2, 1.0, 0.0]])
+    direct = np.array([[False, True, False], [True, False, False], [False, False, False]])
+    tries = np.zeros((3, 3), int)
+    def pairs(tries):
+        return connect.missing_connections(loss, dist, direct, tries, 8).pairs
+
+    tries[1, 2] = tries[2, 1] = 1  # a second try costs as much as a first
+    assert pairs(tries) == [(2, 1)]
+    tries[1, 2] = tries[2, 1] = 2  # a third costs 2 against 1.44: the untried pair first
+    assert pairs(tries) == [(2, 0)]
+    tries[0, 2] = tries[2, 0] = 2  # both tried twice: the closer again
+    assert pairs(tries) == [(2, 1)]
 
 
 def test_grow_stops_when_transition_states_repeat(tmp_path):
@@ -334,6 +351,22 @@ def test_repeated_attempts_climb_and_take_more_images_only_when_asked(tmp_path, 
     assert (n2 >= 2 * n1 - 1) if more else (n2 == n1)
 
 
+def test_repeated_attempts_store_the_minima_below_their_band(tmp_path):
+    """Muller-Brown's band from its lowest minimum to the far one passes through the middle
+    minimum's basin: a repeated attempt's quenched images store it (a first attempt's do not)."""
+    pot = MullerBrown()
+    db = Database(tmp_path / "mb.sqlite", {"test": "mb"}, NoSymmetry(), 1e-6, 1e-3)
+    ends = torch.tensor([[-0.5, 1.5], [0.6, 0.0]], dtype=torch.float64)
+    assert (quench.settle(db, pot, ends, MB_SEARCH, 0, basinhopping.new_stats()) >= 0).all()
+    middle = np.array([-0.050011, 0.466694])  # the Muller-Brown minimum between them
+    assert connect.search_pair(pot, db, 1, 2, 1, MB_CONNECT, MB_SEARCH).minima == []
+    att = connect.search_pair(pot, db, 1, 2, 2, MB_CONNECT, MB_SEARCH)
+    assert any(q.x is not None and np.linalg.norm(q.x.numpy() - middle) < 1e-5 for q in att.minima)
+    stats = connect_stats()
+    connect.merge(db, pot, att, stats)
+    assert stats["band_minima"] == 1 and len(db.minima.ids) == 3
+
+
 def test_a_run_resumed_after_its_grow_phase_does_not_grow_again(tmp_path, monkeypatch):
     """The grow phase records that it ran (``grown_with``), so a resumed run only joins: with
     ``grow_pairs`` not used up, it would otherwise enter the grow loop again (and measure the
@@ -361,9 +394,9 @@ def test_a_stored_transition_state_found_again_is_counted_without_push_offs(tmp_
     guess = torch.as_tensor(ts["params"].iloc[0]) + 1e-3  # refines onto the first stored one
     s = connect._saddle(pot, db, guess, MB_CONNECT, MB_SEARCH)
     assert s.known == int(ts["id"].iloc[0]) and s.ends == []
-    assert connect.merge(db, pot, connect.Attempt((1, 2), [s], 0), connect_stats()) == 1
+    assert connect.merge(db, pot, connect.Attempt((1, 2), [s], 0, []), connect_stats()) == 1
     assert len(db.ts_frame()) == len(ts) and len(db.ts_found_classes()) == found + 1
 
 
 def connect_stats() -> dict:
-    return {"hef_unconverged": 0, "pushoff_failed": 0, **quench.new_counters()}
+    return {"hef_unconverged": 0, "pushoff_failed": 0, "band_minima": 0, **quench.new_counters()}

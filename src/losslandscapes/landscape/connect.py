@@ -2,11 +2,13 @@
 
 Nodes are symmetry classes of minima. Edge weights: a tiny value where a transition state
 already joins two classes, otherwise the squared aligned distance between the class
-representatives (cached across iterations); a pair that has used up its attempts is no edge at
-all, since a path through it could never be completed.
+representatives (cached across iterations) times the pair's tries after the second; a pair that
+has used up its attempts is no edge at all, since a path through it could never be completed.
 
 Every unconnected pair on the shortest paths from the global minimum to the lowest unconnected
-classes is attempted with DNEB + eigenvector-following. A class stays a target of these paths for
+classes is attempted with DNEB + eigenvector-following; a pair's cost rises with its tries after the
+second, so that failed pairs give way to untried ones about as close, and a repeated attempt also
+quenches images of its band (stepping stones between minima that no band joins directly). A class stays a target of these paths for
 at most ``target_cycles`` cycles: among hundreds of classes Dijkstra always finds another route, and
 on D1-e10 the last 4 of 277 classes took 400 of 1,000 attempts without being joined. When no
 unconnected class has such a path, the lowest class still unconnected gets single-ended searches
@@ -59,6 +61,9 @@ REPEAT_BAND = 4  # a repeated pair attempt relaxes its band this many times long
 # attempts, 43.5 CPU-s, against 25 of 28 in 128 attempts, 86 CPU-s without; D1-e0 joins its lowest
 # 120 classes in 170 attempts, 36.7 CPU-s, against 119 of 120 in 195, 36.9 CPU-s; 8 times longer:
 # 49.5 CPU-s on D1-e0)
+STONE_STRIDE = 2  # a repeated pair attempt also quenches every STONE_STRIDE-th image of its band
+# (stepping stones; connect from the 614820e run's minima, 1 thread: the deep networks' lowest 10
+# joined 10, 10, 10, 10 against 10, 10, 8, 10 without, every D2 class joined either way)
 GROW_CYCLE = 4  # pair attempts per cycle of the grow phase (constants: results never depend on threads)
 
 
@@ -79,6 +84,7 @@ class Attempt:
     classes: tuple[int, int]
     saddles: list[Saddle]
     unconverged: int  # guesses whose refinement did not converge
+    minima: list  # quench.Quenched of band images (stepping stones)
 
 
 def _saddle(pot, db, x0: torch.Tensor, c, search) -> Saddle | None:
@@ -94,8 +100,8 @@ def _saddle(pot, db, x0: torch.Tensor, c, search) -> Saddle | None:
     return Saddle(r, quench.quench(db, pot, starts, search, quench.descent_settings(search, c), label="push-off"))
 
 
-def _attempt(classes, saddles: list) -> Attempt:
-    return Attempt(classes, [s for s in saddles if s is not None], sum(s is None for s in saddles))
+def _attempt(classes, saddles: list, minima: list = ()) -> Attempt:
+    return Attempt(classes, [s for s in saddles if s is not None], sum(s is None for s in saddles), list(minima))
 
 
 def search_pair(pot, db, ia: int, ib: int, k: int, c, search) -> Attempt:
@@ -106,7 +112,9 @@ def search_pair(pot, db, ia: int, ib: int, k: int, c, search) -> Attempt:
     cheap but on flat landscapes its highest image lies far above that saddle (D2-e50: 1.8e-3 above
     the lower minimum against 3e-4 after 200 iterations), and refinement from there walks to an
     unrelated saddle. With ``more_images_on_repeats`` the k-th attempt's band has k times the
-    images (within k times ``min_images`` and ``max_images``)."""
+    images (within k times ``min_images`` and ``max_images``). A repeat also quenches every
+    ``STONE_STRIDE``-th image of its band: the minima below the band become stepping stones
+    for later Dijkstra paths between minima that no band joins directly."""
     dev = pot.device
     xa = db.minima.x[ia - 1]
     xb, dist = db.symmetry.align(xa, db.minima.x[ib - 1])
@@ -126,7 +134,8 @@ def search_pair(pot, db, ia: int, ib: int, k: int, c, search) -> Attempt:
     if not any(s is not None and not any(q.unconverged for q in s.ends) for s in saddles) and maxima:
         # no maximum gave a transition state: the neighbours of the highest image
         saddles += refine([i for i in (maxima[0] - 1, maxima[0] + 1) if 0 < i < len(E) - 1])
-    return _attempt((a_cls, b_cls), saddles)
+    stones = quench.quench(db, pot, X[1:-1:STONE_STRIDE], search) if repeat else []
+    return _attempt((a_cls, b_cls), saddles, stones)
 
 
 def search_single(pot, db, cls: int, k: int, c, search) -> Attempt:
@@ -142,9 +151,13 @@ def search_single(pot, db, cls: int, k: int, c, search) -> Attempt:
 
 
 def merge(db, pot, att: Attempt, stats: dict) -> int:
-    """Store an attempt's transition states whose two push-offs reached minima (new minima are
-    added) and count the attempt; returns how many transition states it stored (new or known)."""
+    """Store an attempt's band minima and its transition states whose two push-offs reached minima
+    (new minima are added) and count the attempt; returns how many transition states it stored
+    (new or known)."""
     stats["hef_unconverged"] += att.unconverged
+    n = len(db.minima.ids)
+    quench.store(db, pot, att.minima, -1, stats)
+    stats["band_minima"] += len(db.minima.ids) - n
     stored = 0
     for s in att.saddles:
         if s.known is not None:
@@ -171,19 +184,21 @@ class MissingStep:
     unconnected: int  # classes not connected to the global minimum (among the lowest ``lowest``)
 
 
-def missing_connections(loss: np.ndarray, dist: np.ndarray, direct: np.ndarray,
-                        exhausted: np.ndarray, n_paths: int = 1, lowest: int | None = None,
+def missing_connections(loss: np.ndarray, dist: np.ndarray, direct: np.ndarray, tries: np.ndarray, limit: int,
+                        n_paths: int = 1, lowest: int | None = None,
                         retired: np.ndarray | None = None) -> MissingStep:
     """Dijkstra missing-connection step over classes with losses ``loss[n]``, aligned distances
-    ``dist[n, n]``, joined pairs ``direct[n, n]`` and used-up pairs ``exhausted[n, n]``.
+    ``dist[n, n]``, joined pairs ``direct[n, n]`` and attempts so far ``tries[n, n]``.
 
     The targets are the ``n_paths`` lowest classes not connected to the global minimum that still
     have a path and are not ``retired[n]``; with ``lowest``, only the lowest ``lowest`` classes are
-    targets and counted. A joined pair costs ``CONNECTED``, a used-up pair is no edge, any other
-    pair costs the squared distance.
+    targets and counted. A joined pair costs ``CONNECTED``, a pair tried ``limit`` times is no edge,
+    any other pair costs its squared distance, times its tries after the second: the second try (a
+    climbing-image band) is as likely to succeed as a first, and later ones are made only where
+    no pair of about the same cost is left.
     """
-    W = np.maximum(dist**2, CONNECTED)
-    W[exhausted] = np.inf
+    W = np.maximum(dist**2, CONNECTED) * np.maximum(tries, 1)
+    W[tries >= limit] = np.inf
     W[direct] = CONNECTED
     np.fill_diagonal(W, 0.0)
     gmin = int(np.argmin(loss))
@@ -204,7 +219,7 @@ def missing_connections(loss: np.ndarray, dist: np.ndarray, direct: np.ndarray,
 class _Graph:
     """Symmetry classes, their aligned distances and the transition-state edges between them."""
 
-    def __init__(self, db, dist_cache: dict, limit: int):
+    def __init__(self, db, dist_cache: dict):
         self.classes = sorted(set(db.minima.sym))
         pos = {cl: i for i, cl in enumerate(self.classes)}
         self.loss = np.array([db.minima.loss[cl - 1] for cl in self.classes])
@@ -221,12 +236,10 @@ class _Graph:
         for a, b in db.ts_edges():
             self.direct[pos[a], pos[b]] = self.direct[pos[b], pos[a]] = True
         self.attempts = db.attempts()
-        self.tried = np.zeros((n, n), bool)
-        self.exhausted = np.zeros((n, n), bool)
+        self.tries = np.zeros((n, n), int)
         for (a, b), k in self.attempts.items():
             if a in pos and b in pos:
-                self.tried[pos[a], pos[b]] = self.tried[pos[b], pos[a]] = True
-                self.exhausted[pos[a], pos[b]] = self.exhausted[pos[b], pos[a]] = k >= limit
+                self.tries[pos[a], pos[b]] = self.tries[pos[b], pos[a]] = k
         self.gmin = int(np.argmin(self.loss))
         _, self.component = connected_components(self.direct, directed=False)
 
@@ -234,7 +247,7 @@ class _Graph:
 def run(pot, db, c, search) -> dict:
     """Connect every minimum to the global minimum, then grow; budget from ``c`` (config.Connect)."""
     t0 = time.monotonic()
-    stats = {"hef_unconverged": 0, "pushoff_failed": 0, **quench.new_counters()}
+    stats = {"hef_unconverged": 0, "pushoff_failed": 0, "band_minima": 0, **quench.new_counters()}
     stats.update(db.get("connect_stats", {}))
     dist: dict = {}
     last_log = 0.0
@@ -266,10 +279,11 @@ def run(pot, db, c, search) -> dict:
         left to try."""
         nonlocal last_log
         while budget_left():
-            g = _Graph(db, dist, c.attempts_per_pair)
+            g = _Graph(db, dist)
             aimed = db.get("target_cycles", {})  # class id (str) -> cycles whose paths led to it
             retired = np.array([aimed.get(str(cl), 0) >= c.target_cycles for cl in g.classes])
-            m = missing_connections(g.loss, g.dist, g.direct, g.exhausted, PATHS_PER_CYCLE, c.connect_lowest, retired)
+            m = missing_connections(g.loss, g.dist, g.direct, g.tries, c.attempts_per_pair, PATHS_PER_CYCLE,
+                                    c.connect_lowest, retired)
             if time.monotonic() - last_log > 5:
                 last_log = time.monotonic()
                 log.info("connect: %d minima, %d transition states, %d classes unconnected to the global minimum, "
@@ -297,10 +311,10 @@ def run(pot, db, c, search) -> dict:
                 log.info("transition-state coverage %.3f reached the target %.3f (%d found, %d classes, Chao1 %.0f)",
                          cov.coverage, c.ts_coverage, cov.n, cov.classes, cov.chao)
                 break
-            g = _Graph(db, dist, c.attempts_per_pair)
+            g = _Graph(db, dist)
             low = np.argsort(g.loss, kind="stable")[: c.grow_lowest]
             cand = sorted((g.dist[u, v], g.classes[u], g.classes[v]) for i, u in enumerate(low) for v in low[i + 1:]
-                          if not g.direct[u, v] and not g.tried[u, v])
+                          if not g.direct[u, v] and not g.tries[u, v])
             if not cand:
                 break
             take = cand[: min(GROW_CYCLE, c.grow_pairs - db.get("grow_done", 0))]
@@ -313,7 +327,7 @@ def run(pot, db, c, search) -> dict:
         db.set("grown_with", c.grow_pairs)
         db.commit()
     join()  # the classes that the grow phase found
-    g = _Graph(db, dist, c.attempts_per_pair)
+    g = _Graph(db, dist)
     stats.update(
         seconds=time.monotonic() - t0,
         pair_attempts=int(sum(g.attempts.values())),
