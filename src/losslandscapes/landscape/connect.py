@@ -6,10 +6,10 @@ representatives (cached across iterations) times the pair's tries after the seco
 has used up its attempts is no edge at all, since a path through it could never be completed.
 
 Every unconnected pair on the shortest paths from the global minimum to the lowest unconnected
-classes is attempted with DNEB + eigenvector-following; a pair's cost rises with its tries after the
-second, so that failed pairs give way to untried ones about as close, and a repeated attempt also
-quenches images of its band (stepping stones between minima that no band joins directly). A class stays a target of these paths for
-at most ``target_cycles`` cycles: among hundreds of classes Dijkstra always finds another route, and
+classes is attempted with DNEB + eigenvector-following; failed pairs give way to untried ones
+about as close (their cost above), and a repeated attempt also quenches images of its band
+(stepping stones between minima that no band joins directly). A class stays a target of these
+paths for at most ``target_cycles`` cycles: among hundreds of classes Dijkstra always finds another route, and
 on D1-e10 the last 4 of 277 classes took 400 of 1,000 attempts without being joined. When no
 unconnected class has such a path, the lowest class still unconnected gets single-ended searches
 (eigenvector-following from its minimum, started along its softest Hessian modes); these find the
