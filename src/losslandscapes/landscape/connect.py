@@ -63,7 +63,8 @@ REPEAT_BAND = 4  # a repeated pair attempt relaxes its band this many times long
 # 49.5 CPU-s on D1-e0)
 STONE_STRIDE = 2  # a repeated pair attempt also quenches every STONE_STRIDE-th image of its band
 # (stepping stones; connect from the 614820e run's minima, 1 thread: the deep networks' lowest 10
-# joined 10, 10, 10, 10 against 10, 10, 8, 10 without, every D2 class joined either way)
+# joined 10, 10, 10, 10 in 312 CPU-s against 10, 10, 8, 10 without, every D2 class joined either
+# way; every image 8, 10, 10, 10 in 421 CPU-s, every fourth 10, 10, 10, 9 in 395)
 GROW_CYCLE = 4  # pair attempts per cycle of the grow phase (constants: results never depend on threads)
 
 
