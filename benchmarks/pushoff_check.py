@@ -12,7 +12,8 @@ disagrees when those two classes differ from its stored ones, or an end lies far
 database's identity tolerances (distance 0.1, loss 1e-6) from every stored minimum. The JSON's
 ``work`` gives the exact Hessians, gradients and CPU-seconds of the connect run by what they were
 spent on: bands, the quenches of repeated attempts' band images, refinements (with their
-push-offs) by outcome, merges, and per stored transition state. Writes ``benchmarks/results/pushoff_check[_NAME].json``.
+push-offs) by outcome, merges, and per stored transition state. Writes
+``benchmarks/results/pushoff_check[_NAME].json``.
 
     [PYTHONPATH=/path/to/other/src] python benchmarks/pushoff_check.py [pairs] [NAME]
 """

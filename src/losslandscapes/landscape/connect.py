@@ -6,19 +6,19 @@ representatives (cached across iterations) times the pair's tries after the seco
 has used up its attempts is no edge at all, since a path through it could never be completed.
 
 Every unconnected pair on the shortest paths from the global minimum to the lowest unconnected
-classes is attempted with DNEB + eigenvector-following; failed pairs give way to untried ones
-about as close (their cost above), and a repeated attempt also quenches images of its band
-(stepping stones between minima that no band joins directly). A class stays a target of these
-paths for at most ``target_cycles`` cycles: among hundreds of classes Dijkstra always finds another route, and
-on D1-e10 the last 4 of 277 classes took 400 of 1,000 attempts without being joined. When no
+classes is attempted with DNEB + eigenvector-following; failed pairs give way to untried ones about
+as close (their cost above), and a repeated attempt also quenches images of its band (stepping
+stones between minima that no band joins directly). A class stays a target of these paths for at
+most ``target_cycles`` cycles: among hundreds of classes Dijkstra always finds another route, and on
+D1-e10 the last 4 of 277 classes took 400 of 1,000 attempts without being joined. When no
 unconnected class has such a path, the lowest class still unconnected gets single-ended searches
 (eigenvector-following from its minimum, started along its softest Hessian modes); these find the
-low saddles next to a minimum that double-ended searches between distant minima miss, and open
-new routes. (Made first for every unconnected class, they found new unconnected minima faster than
-they joined them on the locality landscapes.) A pair or a class is searched at most
-``attempts_per_pair`` times; the loop ends when nothing is left to try or the budget ends. With
-``connect_lowest`` only the lowest classes are targets (deep networks and the locality landscapes
-with hundreds of classes, whose searches find new minima faster than they join them).
+low saddles next to a minimum that double-ended searches between distant minima miss, and open new
+routes. (Made first for every unconnected class, they found new unconnected minima faster than they
+joined them on the locality landscapes.) A pair or a class is searched at most ``attempts_per_pair``
+times; the loop ends when nothing is left to try or the budget ends. With ``connect_lowest`` only
+the lowest classes are targets (deep networks and the locality landscapes with hundreds of classes,
+whose searches find new minima faster than they join them).
 
 The grow phase then attempts the closest untried pairs among the ``grow_lowest`` lowest classes
 until ``grow_pairs`` attempts are made or the Good-Turing coverage of the transition-state
