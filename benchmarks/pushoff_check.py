@@ -15,7 +15,11 @@ spent on: bands, the quenches of repeated attempts' band images, refinements (wi
 push-offs) by outcome, merges, and per stored transition state. Writes
 ``benchmarks/results/pushoff_check[_NAME].json``.
 
-    [PYTHONPATH=/path/to/other/src] python benchmarks/pushoff_check.py [pairs] [NAME]
+    python benchmarks/pushoff_check.py [pairs] [NAME]
+
+It checks the tree it lies in (``common`` puts that tree's ``src`` first): to measure another
+commit, copy this file into that tree's ``benchmarks/`` and run it there. It also runs in trees
+from before the package's subpackages (7219953, issue 31's baseline).
 """
 
 import os
@@ -33,19 +37,28 @@ from potential_throughput_numpy import numpy_value_and_grad
 from scipy.integrate import solve_ivp
 
 import losslandscapes
-from losslandscapes.landscape import basinhopping
-from losslandscapes.landscape import connect
 from losslandscapes.config import load_yaml, resolve
-from losslandscapes.storage.database import Database
-from losslandscapes.landscape.system import System
-from losslandscapes.landscape.symmetry import NetworkSymmetry
+
+try:
+    from losslandscapes.landscape import basinhopping, connect
+    from losslandscapes.landscape.symmetry import NetworkSymmetry
+    from losslandscapes.landscape.system import System
+    from losslandscapes.storage.database import Database
+
+    def build_potential(exp, path, device):
+        return System.from_training_set(exp, path, device).pot
+except ImportError:  # flat modules (7219953)
+    from losslandscapes import basinhopping, connect
+    from losslandscapes.database import Database
+    from losslandscapes.stages import build_potential
+    from losslandscapes.symmetry import NetworkSymmetry
 
 pairs = int(sys.argv[1]) if len(sys.argv) > 1 else 80
 name = sys.argv[2] if len(sys.argv) > 2 else ""
 ROOT = Path(__file__).resolve().parents[1]
 torch.set_num_threads(1)
 exp = resolve(load_yaml(Path(losslandscapes.__file__).parents[2] / "config.yaml")).experiment("D1-e0")  # its own settings
-pot = System.from_training_set(exp, str(ROOT / "results/experiments/D1-e0/train.parquet"), "cpu").pot
+pot = build_potential(exp, str(ROOT / "results/experiments/D1-e0/train.parquet"), torch.device("cpu"))
 db = Database(Path(tempfile.mkdtemp()) / "db.sqlite", {"check": 1}, NetworkSymmetry(exp.sizes), 1e-6, 0.1)
 basinhopping.run(pot, db, replace(exp.search, chains=16, steps=6), exp.seed, torch.device("cpu"))
 
