@@ -67,6 +67,12 @@ def nearest_class(db, x: np.ndarray, f: float, classes: list) -> dict:
     return {"class": classes[j], "distance": float(d[j]), "loss_minus_stored": f - float(db.minima.loss[classes[j] - 1])}
 
 
+def compact(row: dict) -> list:
+    """[ts, Hessian index, stored classes, LSODA classes, largest end distance, agrees] of a checked row."""
+    return [row["ts"], row["hessian_index"], row["stored_classes"], sorted(e["class"] for e in row["lsoda_ends"]),
+            max(e["distance"] for e in row["lsoda_ends"]), row["agrees"]]
+
+
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 cfg = resolve({**load_yaml(ROOT / "config.yaml"), "preset": load_yaml(results / "config.yaml").get("preset", "standard")})
@@ -117,7 +123,7 @@ for exp_id in exps:
                                   "reference_at_saddle": sum(r["agrees"] is None for r in rows),
                                   "not_index_one": sum(r["hessian_index"] != 1 for r in rows),
                                   "cpu_seconds": time.process_time() - t0, "disagreeing": bad,
-                                  **({"rows": rows} if lsoda is not None else {})}
+                                  **({"checked_rows": [compact(r) for r in rows]} if lsoda is not None else {})}
     print(exp_id, len(rows), "checked,", len(bad), "disagree,", out["experiments"][exp_id]["not_index_one"],
           "not index one", flush=True)
 write("edge_check" + ("_lsoda" if lsoda is not None else ""), out | {"lsoda_sample": lsoda})
