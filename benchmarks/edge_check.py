@@ -14,8 +14,9 @@ per landscape, drawn at random (seed 0), and each push-off integrated by LSODA (
 relative tolerance 1e-8, absolute 1e-10, until the RMS gradient is below 1e-9), as
 ``pushoff_check.py`` does on D1-e0 for any network; each end is assigned to the nearest stored
 class after symmetry alignment and must lie within the database's identity tolerances of it.
-An LSODA end with a negative Hessian eigenvalue (the integration stopped at a saddle: a push-off
-on its stable manifold: a hidden-unit symmetry subspace on D2) is reported as ``reference_at_saddle``, not judged.
+An LSODA end with a negative Hessian eigenvalue (the integration stopped at a saddle, the push-off
+lying on its stable manifold, a hidden-unit symmetry subspace on D2) is counted as
+``reference_at_saddle``, not judged.
 
 Reads a copy of the database, never the run's; the copy is stamped with this tree's identity of
 its settings, so a database of another version is read, not set aside.
