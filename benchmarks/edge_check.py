@@ -7,7 +7,10 @@ descent; its ends agree with LSODA on D1-e0 and D1-3HL-N100: ``pushoff_check.py`
 tests/transition_states/test_path.py, docs/performance.md); each end is identified against the
 run's own minima. A transition state disagrees when its two ends are not its stored two classes,
 or an end is a minimum the run does not hold. Each row also gives the stored transition state's
-Hessian index (negative eigenvalues of the exact Hessian; a true transition state has one).
+Hessian index (negative eigenvalues of the package's closed-form Hessian, which
+tests/potentials/test_potentials.py checks against finite differences; a true transition state
+has one). The LSODA helper repeats ``pushoff_check.py``'s on purpose: that script must also run
+alone in older trees, whose ``common.py`` lacks any shared helper.
 
 With ``--lsoda N`` the check is independent of the package's step methods: N transition states
 per landscape, drawn at random (seed 0), and each push-off integrated by LSODA (dx/dt = -g,
