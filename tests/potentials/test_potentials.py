@@ -46,8 +46,9 @@ def test_gradient_and_hessian_match_finite_differences(rng, sizes, k, backend):
 @pytest.mark.parametrize("sizes,k,reg_bias", [((2, 10, 4), None, True), ((2, 10, 4), 1, False), ((3, 5, 4), 2, True),
                                                 ((12, 4, 3), None, True), ((320, 3, 3), None, True)])
 def test_closed_form_hessian_equals_automatic_differentiation(rng, sizes, k, reg_bias, backend):
-    """Both products of the first x second layer block (inputs fewer and more than hidden units)
-    and, with 320 inputs, first-layer products in two row panels (``hessian.PANEL_ROWS``)."""
+    """Both products of the first x second layer block and both of the first-layer block (inputs
+    fewer and more than hidden units) and, with 320 inputs, first-layer products in two row panels
+    (``hessian.PANEL_ROWS``)."""
     pot = make(sizes, k, rng, reg_bias=reg_bias, backend=backend)
     x = torch.tensor(rng.normal(size=pot.P))
     assert torch.allclose(pot.hessian(x), Potential.hessian(pot, x), rtol=0, atol=1e-12)

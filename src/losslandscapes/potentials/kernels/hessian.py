@@ -18,13 +18,14 @@ def _block_hessian_1hl(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, tm
     layer 2 in the layout); between first- and second-layer ones to ``G12[U, C * H * (H + 1)]``
     (rows: the inputs ``used[U]``, the bias last; columns (c, j, k)) and ``D12[C * H, U]`` (the
     k = j term), BLAS products over the block's samples; between first-layer ones, the per-sample
-    coefficients of u_a u_b go to the block's columns of ``Q[H * H, N]`` (``_sum_1hl`` sums them
-    over all samples at once). With u = [x, 1],
+    coefficients of u_a u_b go to the block's columns of ``Q[H (H + 1) / 2, N]`` (rows: the pairs
+    j <= k; ``_sum_1hl`` sums them over all samples at once). Symmetric pairs (j, k), (c, d) and
+    (k, l) are computed once. With u = [x, 1],
     h~ = [h, 1], s = 1 - h^2, r = (p - onehot)/N and A = (diag p - p p^T)/N per sample:
       d2/dW1[j,a] dW1[k,b] = sum_n ((W2^T A W2)_jk s_j s_k + [j = k] (r W2)_j (-2 h_j s_j)) u_a u_b
       d2/dW1[j,a] dW2[c,k] = sum_n (A W2)_cj s_j u_a h~_k + [k = j] r_c s_j u_a
       d2/dW2[c,k] dW2[d,l] = sum_n A_cd h~_k h~_l
-    (biases are the entries with a = I or k = H)."""
+    (biases are the entries with a = I or k = H), and A W2 = p (W2 - p W2) / N columnwise."""
     _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, _NO_INT, _NO_XB)
     I, H, C = sizes[0], sizes[1], sizes[2]
     w2, b2 = woff[1], boff[1]
@@ -35,39 +36,38 @@ def _block_hessian_1hl(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, tm
     r = p * inv_n
     for n in range(nb):
         r[y[n0 + n], n] -= inv_n
-    A = np.empty((C, C, nb))
+    pw = np.zeros((H, nb))  # (p W2)_j
     for c in range(C):
-        for dd in range(C):
+        for j in range(H):
+            wv = w[w2 + c * H + j]
             for n in range(nb):
-                A[c, dd, n] = -p[c, n] * p[dd, n] * inv_n
-        for n in range(nb):
-            A[c, c, n] += p[c, n] * inv_n
-    AW = np.zeros((C, H, nb))
+                pw[j, n] += p[c, n] * wv
+    AW = np.empty((C, H, nb))  # (A W2)_cj = p_c (W2_cj - (p W2)_j) / N
     for c in range(C):
-        for dd in range(C):
-            for j in range(H):
-                wv = w[w2 + dd * H + j]
-                for n in range(nb):
-                    AW[c, j, n] += A[c, dd, n] * wv
+        for j in range(H):
+            wv = w[w2 + c * H + j]
+            for n in range(nb):
+                AW[c, j, n] = p[c, n] * inv_n * (wv - pw[j, n])
     rW = np.zeros((H, nb))
     for c in range(C):
         for j in range(H):
             wv = w[w2 + c * H + j]
             for n in range(nb):
                 rW[j, n] += r[c, n] * wv
-    for j in range(H):  # Q[(j, k), n]: the first-layer coefficient of u_a u_b
-        for k in range(H):
-            row = j * H + k
-            Q[row, n0: n0 + nb] = 0.0
-            for c in range(C):
-                wv = w[w2 + c * H + j]
-                for n in range(nb):
-                    Q[row, n0 + n] += wv * AW[c, k, n]
+    W2T = np.empty((H, C))
+    for c in range(C):
+        for j in range(H):
+            W2T[j, c] = w[w2 + c * H + j]
+    WAW = np.dot(W2T, AW.reshape((C, H * nb)))  # (W2^T A W2)_jk: [j, (k, n)], one BLAS product
+    row = 0
+    for j in range(H):  # Q[(j <= k), n]: the first-layer coefficient of u_a u_b
+        for k in range(j, H):
             for n in range(nb):
-                Q[row, n0 + n] *= s[j, n] * s[k, n]
+                Q[row, n0 + n] = WAW[j, k * nb + n] * s[j, n] * s[k, n]
             if j == k:
                 for n in range(nb):
                     Q[row, n0 + n] -= 2.0 * rW[j, n] * ht[j, n] * s[j, n]
+            row += 1
     m = used.shape[0]  # first layer x second layer: sum_n u_a AW_cj s_j h~_k, and the k = j term
     ub, RSb, AWs = np.ones((m, nb)), np.empty((C * H, nb)), np.empty((C * H, nb))
     for t in range(m):
@@ -80,17 +80,17 @@ def _block_hessian_1hl(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, tm
                 AWs[c * H + j, n] = AW[c, j, n] * s[j, n]
     D12 += np.dot(RSb, ub.T)
     # one BLAS product, the per-sample factor expanded over the shorter of u (m) and h~ (H + 1)
-    if m <= H + 1:  # Z[(c, j, a), n] = AWs u_a: [(c, j, a), k]
-        Z = np.empty((C * H * m, nb))
-        for cj in range(C * H):
-            for t in range(m):
+    if m <= H + 1:  # V[(a, k), n] = u_a h~_k: [(c, j), (a, k)]
+        V = np.empty((m * (H + 1), nb))
+        for t in range(m):
+            for k in range(H + 1):
                 for n in range(nb):
-                    Z[cj * m + t, n] = AWs[cj, n] * ub[t, n]
-        Gb = np.dot(Z, ht.T)
+                    V[t * (H + 1) + k, n] = ub[t, n] * ht[k, n]
+        Gb = np.dot(AWs, V.T)
         for cj in range(C * H):
             for t in range(m):
                 for k in range(H + 1):
-                    G12[t, cj * (H + 1) + k] += Gb[cj * m + t, k]
+                    G12[t, cj * (H + 1) + k] += Gb[cj, t * (H + 1) + k]
     else:  # Mb[(c, j, k), n] = AWs h~_k: [a, (c, j, k)]
         Mb = np.empty((C * H * (H + 1), nb))
         for cj in range(C * H):
@@ -98,25 +98,53 @@ def _block_hessian_1hl(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, tm
                 for n in range(nb):
                     Mb[cj * (H + 1) + k, n] = AWs[cj, n] * ht[k, n]
         G12 += np.dot(ub, Mb.T)
-    Y = np.empty((C * C * (H + 1), nb))
+    # second layer: A_cd and h~_k h~_l are both symmetric, so only c <= d and k <= l
+    Ap, hh = np.empty((C * (C + 1) // 2, nb)), np.empty(((H + 1) * (H + 2) // 2, nb))
+    row = 0
     for c in range(C):
-        for dd in range(C):
-            for k in range(H + 1):
-                row = (c * C + dd) * (H + 1) + k
-                for n in range(nb):
-                    Y[row, n] = A[c, dd, n] * ht[k, n]
-    G22 = np.dot(Y, ht.T)  # [(c, d, k), l]
+        for dd in range(c, C):
+            for n in range(nb):
+                Ap[row, n] = ((p[c, n] if dd == c else 0.0) - p[c, n] * p[dd, n]) * inv_n
+            row += 1
+    row = 0
+    for k in range(H + 1):
+        for l in range(k, H + 1):
+            for n in range(nb):
+                hh[row, n] = ht[k, n] * ht[l, n]
+            row += 1
+    G22 = np.dot(Ap, hh.T)  # [c <= d, k <= l]
     i2 = np.empty((C, H + 1), np.int64)  # (c, k) -> W2[c, k] (k = H: b2[c])
     for c in range(C):
         for k in range(H):
             i2[c, k] = w2 + c * H + k
         i2[c, H] = b2 + c
+    cd = 0
     for c in range(C):
-        for k in range(H + 1):
-            for dd in range(C):
-                for l in range(H + 1):
-                    Hb[i2[c, k], i2[dd, l]] += G22[(c * C + dd) * (H + 1) + k, l]
+        for dd in range(c, C):
+            kl = 0
+            for k in range(H + 1):
+                for l in range(k, H + 1):
+                    v = G22[cd, kl]
+                    a, b = i2[c, k], i2[dd, l]
+                    Hb[min(a, b), max(a, b)] += v
+                    if dd != c and l != k:  # and ((c, l), (d, k)), distinct where c != d
+                        a, b = i2[c, l], i2[dd, k]
+                        Hb[min(a, b), max(a, b)] += v
+                    kl += 1
+            cd += 1
     return 0.0
+
+
+@njit(cache=True, error_model=ERROR_MODEL, nogil=True)
+def _add_first_layer(tot, R, j, k, a, b, v):
+    """Adds ``v`` = sum_n Q[(j, k), n] u_a u_b (j <= k, a <= b) to the upper triangle of ``tot``
+    at the entry ((j, a), (k, b)), and at ((j, b), (k, a)), a distinct entry where a != b and
+    j != k. ``R[j, a]``: the position of W1[j, a]."""
+    r, c = R[j, a], R[k, b]
+    tot[min(r, c), max(r, c)] += v
+    if a != b and j != k:
+        r, c = R[j, b], R[k, a]
+        tot[min(r, c), max(r, c)] += v
 
 
 @njit(cache=True, error_model=ERROR_MODEL, nogil=True)
@@ -134,7 +162,7 @@ def _sum_1hl(x, XT, y, sizes, woff, boff, aoff, free_index, tot):
     # the others' entries are zero) and the bias (u_I = 1)
     used = np.array([a for a in range(I) if np.any(XT[a] != 0.0)] + [I], np.int64)
     m = used.shape[0]
-    Q = np.empty((Hd * Hd, N))
+    Q = np.empty((Hd * (Hd + 1) // 2, N))
     G12, D12 = np.zeros((m, C * Hd * (Hd + 1))), np.zeros((C * Hd, m))
     for k in range(_n_blocks(N)):
         n0 = k * BLOCK
@@ -154,29 +182,45 @@ def _sum_1hl(x, XT, y, sizes, woff, boff, aoff, free_index, tot):
     U = np.ones((m, N))
     for t in range(m - 1):
         U[t] = XT[used[t]]
-    # first layer: G = sum_n Q[(j, k), n] u_a u_b per pair j <= k, symmetric in (a, b), so only
-    # b >= a: one product per panel of rows a, over the columns from the panel's first row on
-    # (MNIST, 4 panels: 5/8 of the full product's arithmetic, about 0.2 s less, measured)
-    panels = max(1, m // PANEL_ROWS)
-    edges = np.linspace(0, m, panels + 1).astype(np.int64)
-    UQ = np.empty_like(U)
-    for j in range(Hd):
-        for k in range(j, Hd):
-            q = Q[j * Hd + k]
-            for t in range(m):
+    # first layer
+    if m <= Hd + 1:  # few inputs (LJAT3: two and the bias): one product, UU[(a <= b), n] = u_a u_b
+        UU = np.empty((m * (m + 1) // 2, N))
+        ab = 0
+        for a in range(m):
+            for b in range(a, m):
                 for n in range(N):
-                    UQ[t, n] = U[t, n] * q[n]
-            for p in range(panels):
-                a0, a1 = edges[p], edges[p + 1]
-                G = np.dot(UQ[a0:a1], U[a0:].T)
-                for a in range(a0, a1):
+                    UU[ab, n] = U[a, n] * U[b, n]
+                ab += 1
+        G1 = np.dot(Q, UU.T)  # [(j <= k), (a <= b)]
+        jk = 0
+        for j in range(Hd):
+            for k in range(j, Hd):
+                ab = 0
+                for a in range(m):
                     for b in range(a, m):
-                        v = G[a - a0, b - a0]
-                        r, c = R[j, a], R[k, b]  # entry ((j, a), (k, b))
-                        tot[min(r, c), max(r, c)] += v
-                        if a != b and j != k:  # and ((j, b), (k, a)), a distinct entry where j != k
-                            r, c = R[j, b], R[k, a]
-                            tot[min(r, c), max(r, c)] += v
+                        _add_first_layer(tot, R, j, k, a, b, G1[jk, ab])
+                        ab += 1
+                jk += 1
+    else:  # many inputs: per pair j <= k, G = sum_n Q[(j, k), n] u_a u_b, symmetric in (a, b),
+        # so only b >= a: one product per panel of rows a, over the columns from the panel's first
+        # row on (MNIST, 4 panels: 5/8 of the full product's arithmetic, about 0.2 s less, measured)
+        panels = max(1, m // PANEL_ROWS)
+        edges = np.linspace(0, m, panels + 1).astype(np.int64)
+        UQ = np.empty_like(U)
+        jk = 0
+        for j in range(Hd):
+            for k in range(j, Hd):
+                q = Q[jk]
+                jk += 1
+                for t in range(m):
+                    for n in range(N):
+                        UQ[t, n] = U[t, n] * q[n]
+                for p in range(panels):
+                    a0, a1 = edges[p], edges[p + 1]
+                    G = np.dot(UQ[a0:a1], U[a0:].T)
+                    for a in range(a0, a1):
+                        for b in range(a, m):
+                            _add_first_layer(tot, R, j, k, a, b, G[a - a0, b - a0])
 
 
 @njit(cache=True, error_model=ERROR_MODEL, nogil=True)
