@@ -177,7 +177,7 @@ def summary(work: dict, cpu: float) -> dict:
     return out
 
 c0 = time.process_time()
-KNOBS = [k for k in ("path_step", "newton_radius", "descent_step", "past_peak") if k in {f.name for f in fields(exp.connect)}]
+KNOBS = [k for k in ("path_step", "convex_path_step", "newton_radius", "descent_step", "past_peak") if k in {f.name for f in fields(exp.connect)}]
 over = {k: float(os.environ[k.upper()]) for k in KNOBS if k.upper() in os.environ}
 COUNTABLE = all(hasattr(connect, k) for k in ("_saddle", "relax_band", "merge"))  # older trees: no counts
 with counting(pot.kernel, db) if COUNTABLE else nullcontext({}) as work:

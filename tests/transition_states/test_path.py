@@ -43,11 +43,14 @@ def muller_brown_saddles(pot):
     return out
 
 
-def test_follow_ends_where_an_accurate_integration_of_the_path_ends():
+@pytest.mark.parametrize("convex_step", [None, 0.2])
+def test_follow_ends_where_an_accurate_integration_of_the_path_ends(convex_step):
     """Both push-offs of both Müller-Brown saddles: the Newton point at the path's end lies next to
     the end of an LSODA integration of dx/dt = -g (relative tolerance 1e-10), and the walked arc
-    length is that of the integrated path."""
+    length is that of the integrated path; with longer steps where the Hessian is positive definite
+    too, in fewer Hessians."""
     pot = MullerBrown()
+    hessians = []
 
     def grad(t, x):
         return pot.value_and_grad(torch.as_tensor(x)[None])[1][0].numpy()
@@ -55,8 +58,9 @@ def test_follow_ends_where_an_accurate_integration_of_the_path_ends():
     for r in muller_brown_saddles(pot):
         for sign in (1, -1):
             x0 = (r.x + sign * 0.01 * r.vector).numpy()
-            end = follow(pot, torch.as_tensor(x0), 0.1, 0.05, 1000)
+            end = follow(pot, torch.as_tensor(x0), 0.1, 0.05, 1000, convex_step)
             assert end.reached
+            hessians.append((end.steps, follow(pot, torch.as_tensor(x0), 0.1, 0.05, 1000).steps))
             done = lambda t, x: np.linalg.norm(grad(t, x)) - 1e-8  # noqa: E731
             done.terminal = True
             sol = solve_ivp(lambda t, x: -grad(t, x), (0, 1e6), x0, method="LSODA", rtol=1e-10, atol=1e-12,
@@ -64,3 +68,5 @@ def test_follow_ends_where_an_accurate_integration_of_the_path_ends():
             assert np.linalg.norm(end.x.numpy() - sol.y[:, -1]) < 0.05
             arc = np.sum(np.linalg.norm(np.diff(sol.sol(np.linspace(0, sol.t[-1], 20001)), axis=1), axis=0))
             assert end.length == pytest.approx(arc, abs=0.06)
+    steps, plain = np.array(hessians).T
+    assert ((steps <= plain).all() and steps.sum() < plain.sum()) if convex_step else (steps == plain).all()

@@ -79,6 +79,7 @@ class Connect:
     max_tangent_step: float
     push_off: float
     path_step: float  # push-offs: arc length of a local-quadratic step along the steepest-descent path
+    convex_path_step: float  # ... and at most this where the Hessian is positive definite
     newton_radius: float  # ... which ends where the Newton step is shorter than this
     descent_step: float  # above EXACT_LIMIT parameters: L-BFGS steps at most this long ...
     past_peak: float  # ... until the RMS gradient falls below this share of its peak

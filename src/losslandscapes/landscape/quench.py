@@ -63,6 +63,7 @@ class Descent:
     """How a push-off follows the steepest-descent path (step 1 of the module docstring)."""
 
     path_step: float  # arc length of a local-quadratic step (exact Hessians)
+    convex_path_step: float  # ... at most, where the Hessian is positive definite
     newton_radius: float  # the path ends where the Newton step is shorter than this
     lbfgs: LBFGSSettings  # above EXACT_LIMIT parameters: short L-BFGS steps until past the gradient peak
 
@@ -72,7 +73,7 @@ def descent_settings(search, connect) -> Descent:
     unpreconditioned (the steepest-descent path of the Euclidean metric, as OPTIM's) at the tight
     tolerance: a push-off starts with a tiny gradient (about |negative eigenvalue| x push-off),
     which must not count as converged."""
-    return Descent(connect.path_step, connect.newton_radius,
+    return Descent(connect.path_step, connect.convex_path_step, connect.newton_radius,
                    replace(lbfgs_settings(search), max_step=connect.descent_step, past_peak=connect.past_peak,
                            precondition=False))
 
@@ -130,7 +131,8 @@ def quench(db, pot, x: torch.Tensor, search, descent: Descent | None = None, lab
     ok = np.ones(len(x), bool)
     exact_path = descent is not None and pot.P <= EXACT_LIMIT
     if exact_path:
-        ends = [follow(pot, xb, descent.path_step, descent.newton_radius, MAX_PATH_STEPS) for xb in x]
+        ends = [follow(pot, xb, descent.path_step, descent.newton_radius, MAX_PATH_STEPS, descent.convex_path_step)
+                for xb in x]
         ok = np.array([e.reached for e in ends])
         x = torch.stack([e.x for e in ends])
     elif descent is not None:

@@ -29,44 +29,50 @@ def _block_hessian_1hl(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, tm
     _forward(w, XT, y, n0, nb, sizes, woff, boff, aoff, act, tmp, sb, _NO_INT, _NO_XB)
     I, H, C = sizes[0], sizes[1], sizes[2]
     w2, b2 = woff[1], boff[1]
-    ht = np.ones((H + 1, nb))
-    ht[:H] = act[I: I + H, :nb]
-    s = 1.0 - ht[:H] * ht[:H]
-    p = act[I + H: I + H + C, :nb]
-    r = p * inv_n
-    for n in range(nb):
-        r[y[n0 + n], n] -= inv_n
-    pw = np.zeros((H, nb))  # (p W2)_j
-    for c in range(C):
-        for j in range(H):
-            wv = w[w2 + c * H + j]
-            for n in range(nb):
-                pw[j, n] += p[c, n] * wv
-    AW = np.empty((C, H, nb))  # (A W2)_cj = p_c (W2_cj - (p W2)_j) / N
-    for c in range(C):
-        for j in range(H):
-            wv = w[w2 + c * H + j]
-            for n in range(nb):
-                AW[c, j, n] = p[c, n] * inv_n * (wv - pw[j, n])
-    rW = np.zeros((H, nb))
-    for c in range(C):
-        for j in range(H):
-            wv = w[w2 + c * H + j]
-            for n in range(nb):
-                rW[j, n] += r[c, n] * wv
     W2T = np.empty((H, C))
     for c in range(C):
         for j in range(H):
             W2T[j, c] = w[w2 + c * H + j]
-    WAW = np.dot(W2T, AW.reshape((C, H * nb)))  # (W2^T A W2)_jk: [j, (k, n)], one BLAS product
-    row = 0
-    for j in range(H):  # Q[(j <= k), n]: the first-layer coefficient of u_a u_b
-        for k in range(j, H):
+    ht = np.ones((H + 1, nb))
+    ht[:H] = act[I: I + H, :nb]
+    s = 1.0 - ht[:H] * ht[:H]
+    p = np.ascontiguousarray(act[I + H: I + H + C, :nb])
+    r = p * inv_n
+    for n in range(nb):
+        r[y[n0 + n], n] -= inv_n
+    pw, rW = np.zeros((H, nb)), np.zeros((H, nb))  # (p W2)_j, (r W2)_j
+    for j in range(H):
+        pwj, rWj = pw[j], rW[j]
+        for c in range(C):
+            wv, pc, rc = W2T[j, c], p[c], r[c]
             for n in range(nb):
-                Q[row, n0 + n] = WAW[j, k * nb + n] * s[j, n] * s[k, n]
-            if j == k:
+                pwj[n] += pc[n] * wv
+                rWj[n] += rc[n] * wv
+    AW = np.empty((C, H, nb))  # (A W2)_cj = p_c (W2_cj - (p W2)_j) / N
+    for c in range(C):
+        pc = p[c]
+        for j in range(H):
+            wv, pwj, awcj = W2T[j, c], pw[j], AW[c, j]
+            for n in range(nb):
+                awcj[n] = pc[n] * inv_n * (wv - pwj[n])
+    row = 0
+    for j in range(H):  # Q[(j <= k), n] = (W2^T A W2)_jk s_j s_k (- the k = j term)
+        sj = s[j]
+        for k in range(j, H):
+            q, sk = Q[row, n0: n0 + nb], s[k]
+            wv, a0 = W2T[j, 0], AW[0, k]
+            for n in range(nb):
+                q[n] = wv * a0[n]
+            for c in range(1, C):
+                wv, ac = W2T[j, c], AW[c, k]
                 for n in range(nb):
-                    Q[row, n0 + n] -= 2.0 * rW[j, n] * ht[j, n] * s[j, n]
+                    q[n] += wv * ac[n]
+            for n in range(nb):
+                q[n] *= sj[n] * sk[n]
+            if j == k:
+                rWj, hj = rW[j], ht[j]
+                for n in range(nb):
+                    q[n] -= 2.0 * rWj[n] * hj[n] * sj[n]
             row += 1
     m = used.shape[0]  # first layer x second layer: sum_n u_a AW_cj s_j h~_k, and the k = j term
     ub, RSb, AWs = np.ones((m, nb)), np.empty((C * H, nb)), np.empty((C * H, nb))
@@ -74,18 +80,22 @@ def _block_hessian_1hl(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, tm
         if used[t] < I:
             ub[t] = act[used[t], :nb]
     for c in range(C):
+        rc = r[c]
         for j in range(H):
+            sj, awcj, rs, aws = s[j], AW[c, j], RSb[c * H + j], AWs[c * H + j]
             for n in range(nb):
-                RSb[c * H + j, n] = r[c, n] * s[j, n]
-                AWs[c * H + j, n] = AW[c, j, n] * s[j, n]
+                rs[n] = rc[n] * sj[n]
+                aws[n] = awcj[n] * sj[n]
     D12 += np.dot(RSb, ub.T)
     # one BLAS product, the per-sample factor expanded over the shorter of u (m) and h~ (H + 1)
     if m <= H + 1:  # V[(a, k), n] = u_a h~_k: [(c, j), (a, k)]
         V = np.empty((m * (H + 1), nb))
         for t in range(m):
+            ut = ub[t]
             for k in range(H + 1):
+                v, hk = V[t * (H + 1) + k], ht[k]
                 for n in range(nb):
-                    V[t * (H + 1) + k, n] = ub[t, n] * ht[k, n]
+                    v[n] = ut[n] * hk[n]
         Gb = np.dot(AWs, V.T)
         for cj in range(C * H):
             for t in range(m):
@@ -94,23 +104,32 @@ def _block_hessian_1hl(w, XT, y, n0, nb, inv_n, sizes, woff, boff, aoff, act, tm
     else:  # Mb[(c, j, k), n] = AWs h~_k: [a, (c, j, k)]
         Mb = np.empty((C * H * (H + 1), nb))
         for cj in range(C * H):
+            aws = AWs[cj]
             for k in range(H + 1):
+                mb, hk = Mb[cj * (H + 1) + k], ht[k]
                 for n in range(nb):
-                    Mb[cj * (H + 1) + k, n] = AWs[cj, n] * ht[k, n]
+                    mb[n] = aws[n] * hk[n]
         G12 += np.dot(ub, Mb.T)
     # second layer: A_cd and h~_k h~_l are both symmetric, so only c <= d and k <= l
     Ap, hh = np.empty((C * (C + 1) // 2, nb)), np.empty(((H + 1) * (H + 2) // 2, nb))
     row = 0
     for c in range(C):
+        pc = p[c]
         for dd in range(c, C):
+            ap, pd = Ap[row], p[dd]
             for n in range(nb):
-                Ap[row, n] = ((p[c, n] if dd == c else 0.0) - p[c, n] * p[dd, n]) * inv_n
+                ap[n] = -pc[n] * pd[n] * inv_n
+            if dd == c:
+                for n in range(nb):
+                    ap[n] += pc[n] * inv_n
             row += 1
     row = 0
     for k in range(H + 1):
+        hk = ht[k]
         for l in range(k, H + 1):
+            v, hl = hh[row], ht[l]
             for n in range(nb):
-                hh[row, n] = ht[k, n] * ht[l, n]
+                v[n] = hk[n] * hl[n]
             row += 1
     G22 = np.dot(Ap, hh.T)  # [c <= d, k <= l]
     i2 = np.empty((C, H + 1), np.int64)  # (c, k) -> W2[c, k] (k = H: b2[c])
