@@ -1,0 +1,86 @@
+"""How reliably does connect join a deep network's lowest 10 classes (Figure 8)? (issue 31)
+
+For each basin-hopping seed (``default``: the experiment's own, as in the default run), runs the
+experiment's basin-hopping into a temporary database, then ``connect`` from its minima once per
+band length ``neb_iter`` (first attempts' FIRE iterations; the experiment's own first), and
+records how many of the database's lowest 10 symmetry classes are joined to its global minimum
+(independently of connect's own bookkeeping: ``barriers_to_gmin`` on the exported tables, as
+``default_run.py``), attempts, classes, CPU-seconds, and how many transition-state refinements
+converged (counted by wrapping ``connect.transition_state``). Runs on one thread; writes
+``benchmarks/results/deep_joins[_NAME].json``.
+
+    python benchmarks/deep_joins.py RESULTS_DIR EXP SEEDS NEB_ITERS [NAME]
+    e.g. python benchmarks/deep_joins.py results D1-3HL-N100 default,1,2,3 25,50,100
+
+RESULTS_DIR holds ``experiments/EXP/train.parquet`` (any run's, or
+``snakemake results/experiments/EXP/train.parquet``).
+"""
+
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from common import write
+
+from losslandscapes.analysis.disconnectivity import barriers_to_gmin, class_graph
+from losslandscapes.config import load_yaml, resolve
+from losslandscapes.landscape import connect as connect_module
+from losslandscapes.stages.landscape import basinhopping, connect
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def lowest_joined(minima: str, ts: str, n: int = 10) -> int:
+    """How many of the ``n`` lowest symmetry classes are joined to the global minimum's."""
+    _, energy, ts_energy, ts_pairs = class_graph(pd.read_parquet(minima), pd.read_parquet(ts))
+    return int(np.isfinite(barriers_to_gmin(energy, ts_energy, ts_pairs)[np.argsort(energy)[:n]]).sum())
+
+
+def main(results: str, exp_id: str, seeds: str, neb_iters: str, name: str = "") -> None:
+    torch.set_num_threads(1)
+    exp = resolve(load_yaml(ROOT / "config.yaml")).experiment(exp_id)
+    train = f"{results}/experiments/{exp_id}/train.parquet"
+    refinements = []  # converged flag of every refinement of the current connect run
+    refine = connect_module.transition_state
+
+    def counted(*args):
+        r = refine(*args)
+        refinements.append(bool(r.converged))
+        return r
+
+    connect_module.transition_state = counted
+    rows = []
+    for seed in seeds.split(","):
+        e = exp if seed == "default" else replace(exp, seed=int(seed))
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.process_time()
+            basinhopping(e, train, f"{tmp}/bh.sqlite", f"{tmp}/bh.parquet", f"{tmp}/quenches.parquet", "cpu")
+            bh_cpu = time.process_time() - t0
+            bh_lowest = float(pd.read_parquet(f"{tmp}/bh.parquet")["loss"].min())
+            for n in map(int, neb_iters.split(",")):
+                refinements.clear()
+                t0 = time.process_time()
+                stats = connect(replace(e, connect=replace(e.connect, neb_iter=n)), train, f"{tmp}/bh.parquet",
+                                f"{tmp}/c{n}.sqlite", f"{tmp}/m{n}.parquet", f"{tmp}/t{n}.parquet", "cpu")
+                m = pd.read_parquet(f"{tmp}/m{n}.parquet")
+                rows.append({
+                    "seed": e.seed, "default_seed": seed == "default", "neb_iter": n,
+                    "lowest_10_joined": lowest_joined(f"{tmp}/m{n}.parquet", f"{tmp}/t{n}.parquet"),
+                    "attempts": stats["pair_attempts"], "classes": stats["classes"],
+                    "refinements": len(refinements), "converged": sum(refinements),
+                    "bh_cpu_seconds": bh_cpu, "connect_cpu_seconds": time.process_time() - t0,
+                    "bh_lowest_loss": bh_lowest, "lowest_loss": float(m["loss"].min()),
+                })
+                print(rows[-1], flush=True)
+    write(f"deep_joins{'_' + name if name else ''}", {
+        "command": " ".join(["python", "benchmarks/deep_joins.py", *sys.argv[1:]]), "experiment": exp_id,
+        "max_pairs": exp.connect.max_pairs, "runs": rows})
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
