@@ -6,8 +6,10 @@ band length ``neb_iter`` (first attempts' FIRE iterations; the experiment's own 
 records how many of the database's lowest 10 symmetry classes are joined to its global minimum
 (independently of connect's own bookkeeping: ``barriers_to_gmin`` on the exported tables, as
 ``default_run.py``), attempts, classes, CPU-seconds, and how many transition-state refinements
-converged (counted by wrapping ``connect.transition_state``). Runs on one thread; writes
-``benchmarks/results/deep_joins[_NAME].json``.
+converged (counted by wrapping ``connect.transition_state``), with the Hessian index at each of
+their exact-Hessian cycles (by wrapping ``ef.eigh``): what a refinement stopped at cycle K with
+more than m negative eigenvalues would have saved and lost (``stop_rules``). Runs on one thread;
+writes ``benchmarks/results/deep_joins[_NAME].json``.
 
     python benchmarks/deep_joins.py RESULTS_DIR EXP SEEDS NEB_ITERS [NAME]
     e.g. python benchmarks/deep_joins.py results D1-3HL-N100 default,1,2,3 25,50,100
@@ -30,6 +32,7 @@ from common import write
 from losslandscapes.analysis.disconnectivity import barriers_to_gmin, class_graph
 from losslandscapes.config import load_yaml, resolve
 from losslandscapes.landscape import connect as connect_module
+from losslandscapes.transition_states import ef
 from losslandscapes.stages.landscape import basinhopping, connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,19 +44,43 @@ def lowest_joined(minima: str, ts: str, n: int = 10) -> int:
     return int(np.isfinite(barriers_to_gmin(energy, ts_energy, ts_pairs)[np.argsort(energy)[:n]]).sum())
 
 
+def stop_rules(refinements: list) -> list:
+    """For (converged, [index per cycle]) of each refinement: converged ones lost and Hessians
+    saved if refinements stopped at cycle K while their index was above m."""
+    total = sum(len(t) for _, t in refinements)
+    rows = []
+    for k in (10, 20, 30, 50):
+        for m in (2, 3, 5):
+            stopped = [(c, t) for c, t in refinements if len(t) > k and t[k] > m]
+            rows.append({"cycle": k, "index_above": m, "converged_lost": sum(c for c, _ in stopped),
+                         "hessians_saved": sum(len(t) - k - 1 for _, t in stopped) / max(total, 1)})
+    return rows
+
+
 def main(results: str, exp_id: str, seeds: str, neb_iters: str, name: str = "") -> None:
     torch.set_num_threads(1)
     exp = resolve(load_yaml(ROOT / "config.yaml")).experiment(exp_id)
     train = f"{results}/experiments/{exp_id}/train.parquet"
-    refinements = []  # converged flag of every refinement of the current connect run
-    refine = connect_module.transition_state
+    refinements = []  # (converged, [Hessian index per cycle]) of each refinement of the current connect run
+    refine, eigh = connect_module.transition_state, ef.eigh
+
+    cycles = None  # the refinement under way's indices (None outside refinements: minima's polish)
 
     def counted(*args):
+        nonlocal cycles
+        cycles = []
         r = refine(*args)
-        refinements.append(bool(r.converged))
+        refinements.append((bool(r.converged), cycles))
+        cycles = None
         return r
 
-    connect_module.transition_state = counted
+    def indexed(H):
+        b, v = eigh(H)
+        if cycles is not None:
+            cycles.append(int((b < 0).sum()))
+        return b, v
+
+    connect_module.transition_state, ef.eigh = counted, indexed
     rows = []
     for seed in seeds.split(","):
         e = exp if seed == "default" else replace(exp, seed=int(seed))
@@ -72,7 +99,9 @@ def main(results: str, exp_id: str, seeds: str, neb_iters: str, name: str = "") 
                     "seed": e.seed, "default_seed": seed == "default", "neb_iter": n,
                     "lowest_10_joined": lowest_joined(f"{tmp}/m{n}.parquet", f"{tmp}/t{n}.parquet"),
                     "attempts": stats["pair_attempts"], "classes": stats["classes"],
-                    "refinements": len(refinements), "converged": sum(refinements),
+                    "refinements": len(refinements), "converged": sum(c for c, _ in refinements),
+                    "converged_cycles_median": float(np.median([len(t) for c, t in refinements if c] or [np.nan])),
+                    "stop_rules": stop_rules(refinements),
                     "bh_cpu_seconds": bh_cpu, "connect_cpu_seconds": time.process_time() - t0,
                     "bh_lowest_loss": bh_lowest, "lowest_loss": float(m["loss"].min()),
                 })
