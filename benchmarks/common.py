@@ -41,3 +41,14 @@ def write(name: str, data: dict) -> Path:
     path.write_text(json.dumps(data, indent=2))
     print(json.dumps(data, indent=2))
     return path
+
+
+def lowest_joined(minima, ts, n: int = 10) -> int:
+    """How many of the ``n`` lowest symmetry classes of a database (its exported ``minima`` and
+    ``ts`` tables, DataFrames) are joined to the global minimum's."""
+    import numpy as np
+
+    from losslandscapes.analysis.disconnectivity import barriers_to_gmin, class_graph
+
+    _, energy, ts_energy, ts_pairs = class_graph(minima, ts)
+    return int(np.isfinite(barriers_to_gmin(energy, ts_energy, ts_pairs)[np.argsort(energy)[:n]]).sum())

@@ -27,21 +27,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from common import write
+from common import lowest_joined, write
 
-from losslandscapes.analysis.disconnectivity import barriers_to_gmin, class_graph
 from losslandscapes.config import load_yaml, resolve
 from losslandscapes.landscape import connect as connect_module
 from losslandscapes.transition_states import ef
 from losslandscapes.stages.landscape import basinhopping, connect
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def lowest_joined(minima: str, ts: str, n: int = 10) -> int:
-    """How many of the ``n`` lowest symmetry classes are joined to the global minimum's."""
-    _, energy, ts_energy, ts_pairs = class_graph(pd.read_parquet(minima), pd.read_parquet(ts))
-    return int(np.isfinite(barriers_to_gmin(energy, ts_energy, ts_pairs)[np.argsort(energy)[:n]]).sum())
 
 
 def stop_rules(refinements: list) -> list:
@@ -63,7 +56,6 @@ def main(results: str, exp_id: str, seeds: str, neb_iters: str, name: str = "") 
     train = f"{results}/experiments/{exp_id}/train.parquet"
     refinements = []  # (converged, [Hessian index per cycle]) of each refinement of the current connect run
     refine, eigh = connect_module.transition_state, ef.eigh
-
     cycles = None  # the refinement under way's indices (None outside refinements: minima's polish)
 
     def counted(*args):
@@ -97,7 +89,7 @@ def main(results: str, exp_id: str, seeds: str, neb_iters: str, name: str = "") 
                 m = pd.read_parquet(f"{tmp}/m{n}.parquet")
                 rows.append({
                     "seed": e.seed, "default_seed": seed == "default", "neb_iter": n,
-                    "lowest_10_joined": lowest_joined(f"{tmp}/m{n}.parquet", f"{tmp}/t{n}.parquet"),
+                    "lowest_10_joined": lowest_joined(m, pd.read_parquet(f"{tmp}/t{n}.parquet")),
                     "attempts": stats["pair_attempts"], "classes": stats["classes"],
                     "refinements": len(refinements), "converged": sum(c for c, _ in refinements),
                     "converged_cycles_median": float(np.median([len(t) for c, t in refinements if c] or [np.nan])),

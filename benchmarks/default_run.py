@@ -13,11 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from common import write
+from common import lowest_joined, write
 
-from losslandscapes.analysis.disconnectivity import barriers_to_gmin, class_graph
 
 res = Path(sys.argv[1])
 commit = sys.argv[2]
@@ -43,12 +41,9 @@ for f in sorted((res / "benchmarks").rglob("*.tsv")):
 tables = [pd.read_parquet(res / "tables" / f"{t}.parquet") for t in ("table1", "table2", "table4")]
 
 
-def lowest_joined(exp: str, n: int = 10) -> int:
-    """How many of the ``n`` lowest symmetry classes are joined to the global minimum's."""
+def lowest_10_joined(exp: str) -> int:
     land = res / "landscapes" / exp
-    _, energy, ts_energy, ts_pairs = class_graph(pd.read_parquet(land / "minima.parquet"),
-                                                 pd.read_parquet(land / "ts.parquet"))
-    return int(np.isfinite(barriers_to_gmin(energy, ts_energy, ts_pairs)[np.argsort(energy)[:n]]).sum())
+    return lowest_joined(pd.read_parquet(land / "minima.parquet"), pd.read_parquet(land / "ts.parquet"))
 
 
 rows = []
@@ -57,7 +52,7 @@ for r in pd.concat(tables).itertuples():
         "landscape": r.experiment, "quenches": int(r.quenches), "acceptance": float(r.acceptance),
         "returns": float(r.returns), "classes": int(r.min_sym), "coverage": float(r.coverage),
         "chao": [float(r.chao), float(r.chao_low), float(r.chao_high)], "connected": int(r.connected),
-        "lowest_10_joined": lowest_joined(r.experiment),
+        "lowest_10_joined": lowest_10_joined(r.experiment),
         "funnel": float(r.funnel), "ts_classes": int(r.ts_sym), "ts_coverage": float(r.ts_coverage),
         "draws": int(getattr(r, "draws", 1)), "basinhopping_s": job_seconds("basinhopping", r.experiment),
         "connect_s": job_seconds("connect", r.experiment),
