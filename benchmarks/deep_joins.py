@@ -2,17 +2,19 @@
 
 For each basin-hopping seed (``default``: the experiment's own, as in the default run), runs the
 experiment's basin-hopping into a temporary database, then ``connect`` from its minima once per
-band length ``neb_iter`` (first attempts' FIRE iterations; the experiment's own first), and
-records how many of the database's lowest 10 symmetry classes are joined to its global minimum
+band length ``neb_iter`` (first attempts' FIRE iterations; the experiment's own first) and per
+``descend_lowest`` (DESCEND: 0 for none; the experiment's own where not given), and records how
+many of the database's lowest 10 symmetry classes are joined to its global minimum
 (independently of connect's own bookkeeping: ``barriers_to_gmin`` on the exported tables, as
-``default_run.py``), attempts, classes, CPU-seconds, and how many transition-state refinements
+``default_run.py``), descent bands, attempts, classes, CPU-seconds, and how many transition-state refinements
 converged (counted by wrapping ``connect.transition_state``), with the Hessian index at each of
 their exact-Hessian cycles (by wrapping ``ef.eigh``): what a refinement stopped at cycle K with
 more than m negative eigenvalues would have saved and lost (``stop_rules``). Runs on one thread;
 writes ``benchmarks/results/deep_joins[_NAME].json``.
 
-    python benchmarks/deep_joins.py RESULTS_DIR EXP SEEDS NEB_ITERS [NAME]
+    python benchmarks/deep_joins.py RESULTS_DIR EXP SEEDS NEB_ITERS [NAME [DESCEND]]
     e.g. python benchmarks/deep_joins.py results D1-3HL-N100 default,1,2,3 25,50,100
+         python benchmarks/deep_joins.py results D1-3HL-N100 default,1,2,3 25 descend 0,10
 
 RESULTS_DIR holds ``experiments/EXP/train.parquet`` (any run's, or
 ``snakemake results/experiments/EXP/train.parquet``).
@@ -50,7 +52,7 @@ def stop_rules(refinements: list) -> list:
     return rows
 
 
-def main(results: str, exp_id: str, seeds: str, neb_iters: str, name: str = "") -> None:
+def main(results: str, exp_id: str, seeds: str, neb_iters: str, name: str = "", descend: str = "") -> None:
     torch.set_num_threads(1)
     exp = resolve(load_yaml(ROOT / "config.yaml")).experiment(exp_id)
     train = f"{results}/experiments/{exp_id}/train.parquet"
@@ -81,15 +83,18 @@ def main(results: str, exp_id: str, seeds: str, neb_iters: str, name: str = "") 
             basinhopping(e, train, f"{tmp}/bh.sqlite", f"{tmp}/bh.parquet", f"{tmp}/quenches.parquet", "cpu")
             bh_cpu = time.process_time() - t0
             bh_lowest = float(pd.read_parquet(f"{tmp}/bh.parquet")["loss"].min())
-            for n in map(int, neb_iters.split(",")):
+            lows = [int(d) or None for d in descend.split(",")] if descend else [e.connect.descend_lowest]
+            for n, low in ((n, low) for n in map(int, neb_iters.split(",")) for low in lows):
                 refinements.clear()
                 t0 = time.process_time()
-                stats = connect(replace(e, connect=replace(e.connect, neb_iter=n)), train, f"{tmp}/bh.parquet",
-                                f"{tmp}/c{n}.sqlite", f"{tmp}/m{n}.parquet", f"{tmp}/t{n}.parquet", "cpu")
-                m = pd.read_parquet(f"{tmp}/m{n}.parquet")
+                run = f"{tmp}/c{n}_{low}"
+                stats = connect(replace(e, connect=replace(e.connect, neb_iter=n, descend_lowest=low)), train,
+                                f"{tmp}/bh.parquet", f"{run}.sqlite", f"{run}_m.parquet", f"{run}_t.parquet", "cpu")
+                m = pd.read_parquet(f"{run}_m.parquet")
                 rows.append({
-                    "seed": e.seed, "default_seed": seed == "default", "neb_iter": n,
-                    "lowest_10_joined": lowest_joined(m, pd.read_parquet(f"{tmp}/t{n}.parquet")),
+                    "seed": e.seed, "default_seed": seed == "default", "neb_iter": n, "descend_lowest": low,
+                    "lowest_10_joined": lowest_joined(m, pd.read_parquet(f"{run}_t.parquet")),
+                    "descent_bands": stats["descent_bands"], "descent_minima": stats["descent_minima"],
                     "attempts": stats["pair_attempts"], "classes": stats["classes"],
                     "refinements": len(refinements), "converged": sum(c for c, _ in refinements),
                     "converged_cycles_median": float(np.median([len(t) for c, t in refinements if c] or [np.nan])),

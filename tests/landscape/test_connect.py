@@ -367,6 +367,28 @@ def test_repeated_attempts_store_the_minima_below_their_band(tmp_path):
     assert stats["band_minima"] == 1 and len(db.minima.ids) == 3
 
 
+def test_descent_bands_store_the_minima_below_them_before_any_attempt(tmp_path, monkeypatch):
+    """With only Muller-Brown's two outer minima stored, the descent band from the global minimum
+    to the other passes through the middle minimum's basin, whose quenched images store it before
+    the first pair attempt. With ``descend_lowest`` 3 the middle minimum then gets its own band
+    (nothing new below it); bands are not pair attempts, and a resumed run makes none again."""
+    pot = MullerBrown()
+    db = Database(tmp_path / "mb.sqlite", {"test": "mb"}, NoSymmetry(), 1e-6, 1e-3)
+    ends = torch.tensor([[-0.5, 1.5], [0.6, 0.0]], dtype=torch.float64)
+    assert (quench.settle(db, pot, ends, MB_SEARCH, 0, basinhopping.new_stats()) >= 0).all()
+    db.commit()
+    middle = np.array([-0.050011, 0.466694])  # the Muller-Brown minimum between them
+    seen = []  # minima stored when each pair attempt starts
+    real = connect.search_pair
+    monkeypatch.setattr(connect, "search_pair", lambda pot, db, *a: seen.append(len(db.minima.ids)) or real(pot, db, *a))
+    c = replace(MB_CONNECT, descend_lowest=3, grow_pairs=0)
+    stats = connect.run(pot, db, c, MB_SEARCH)
+    assert np.linalg.norm(db.minima.x[2] - middle) < 1e-5 and seen[0] == 3
+    assert stats["descent_bands"] == 2 and stats["descent_minima"] == 1 and stats["connected_to_gmin"] == 3
+    assert db.get("descent_pairs") == [[1, 2], [1, 3]] and sum(db.attempts().values()) == len(seen)
+    assert connect.run(pot, db, c, MB_SEARCH)["descent_bands"] == 2
+
+
 def test_a_run_resumed_after_its_grow_phase_does_not_grow_again(tmp_path, monkeypatch):
     """The grow phase records that it ran (``grown_with``), so a resumed run only joins: with
     ``grow_pairs`` not used up, it would otherwise enter the grow loop again (and measure the

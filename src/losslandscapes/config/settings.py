@@ -65,6 +65,7 @@ class Connect:
     grow_lowest: int
     ts_coverage: float | None  # the grow phase stops when the coverage of TS classes reaches this
     connect_lowest: int | None  # connect only the lowest this many classes (null: all)
+    descend_lowest: int | None  # before each Dijkstra cycle, bands from the global minimum to the lowest this many
     images_per_unit: float
     min_images: int
     max_images: int

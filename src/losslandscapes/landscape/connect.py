@@ -18,7 +18,10 @@ routes. (Made first for every unconnected class, they found new unconnected mini
 joined them on the locality landscapes.) A pair or a class is searched at most ``attempts_per_pair``
 times; the loop ends when nothing is left to try or the budget ends. With ``connect_lowest`` only
 the lowest classes are targets (deep networks and the locality landscapes with hundreds of classes,
-whose searches find new minima faster than they join them).
+whose searches find new minima faster than they join them). With ``descend_lowest``, each Dijkstra
+cycle is preceded by descent bands: a band from the global minimum to each of the lowest classes
+that has not had one, every ``STONE_STRIDE``-th image quenched, round after round, so that the low
+region is explored in bulk before pairs are attempted in it (bands are not attempts).
 
 The grow phase then attempts the closest untried pairs among the ``grow_lowest`` lowest classes
 until ``grow_pairs`` attempts are made or the Good-Turing coverage of the transition-state
@@ -116,15 +119,8 @@ def search_pair(pot, db, ia: int, ib: int, k: int, c, search) -> Attempt:
     images (within k times ``min_images`` and ``max_images``). A repeat also quenches every
     ``STONE_STRIDE``-th image of its band: the minima below the band become stepping stones
     for later Dijkstra paths between minima that no band joins directly."""
-    dev = pot.device
-    xa = db.minima.x[ia - 1]
-    xb, dist = db.symmetry.align(xa, db.minima.x[ib - 1])
-    a_cls, b_cls = db.minimum_class(ia), db.minimum_class(ib)
-    m = k if c.more_images_on_repeats else 1
-    n = n_images(dist, m * c.images_per_unit, m * c.min_images, m * c.max_images)
     repeat = k > 1
-    X, E = relax_band(pot, torch.as_tensor(xa, device=dev), torch.as_tensor(xb, device=dev), n, c.spring,
-                      c.neb_iter * (REPEAT_BAND if repeat else 1), c.neb_rms, climb=repeat)
+    X, E = _band(pot, db, ia, ib, c, k if c.more_images_on_repeats else 1, REPEAT_BAND if repeat else 1, repeat)
     ck = replace(c, max_uphill_step=c.max_uphill_step / k)
     maxima = climbing_candidates(E, MAX_CANDIDATES)
 
@@ -136,7 +132,24 @@ def search_pair(pot, db, ia: int, ib: int, k: int, c, search) -> Attempt:
         # no maximum gave a transition state: the neighbours of the highest image
         saddles += refine([i for i in (maxima[0] - 1, maxima[0] + 1) if 0 < i < len(E) - 1])
     stones = quench.quench(db, pot, X[1:-1:STONE_STRIDE], search) if repeat else []
-    return _attempt((a_cls, b_cls), saddles, stones)
+    return _attempt((db.minimum_class(ia), db.minimum_class(ib)), saddles, stones)
+
+
+def _band(pot, db, ia: int, ib: int, c, m: int = 1, longer: int = 1, climb: bool = False):
+    """The DNEB band (X [n+2, P], E [n+2]) from minimum ``ia`` to ``ib`` aligned to it, with
+    ``m`` times the images and ``longer`` times ``neb_iter`` FIRE iterations."""
+    xa = db.minima.x[ia - 1]
+    xb, dist = db.symmetry.align(xa, db.minima.x[ib - 1])
+    n = n_images(dist, m * c.images_per_unit, m * c.min_images, m * c.max_images)
+    return relax_band(pot, torch.as_tensor(xa, device=pot.device), torch.as_tensor(xb, device=pot.device), n,
+                      c.spring, c.neb_iter * longer, c.neb_rms, climb=climb)
+
+
+def descent_band(pot, db, ia: int, ib: int, c, search) -> list:
+    """The minima below a band from minimum ``ia`` to ``ib`` (``neb_iter`` iterations, no
+    refinement): every ``STONE_STRIDE``-th image quenched (quench.Quenched, not yet stored)."""
+    X, _ = _band(pot, db, ia, ib, c)
+    return quench.quench(db, pot, X[1:-1:STONE_STRIDE], search)
 
 
 def search_single(pot, db, cls: int, k: int, c, search) -> Attempt:
@@ -248,7 +261,8 @@ class _Graph:
 def run(pot, db, c, search) -> dict:
     """Connect every minimum to the global minimum, then grow; budget from ``c`` (config.Connect)."""
     t0 = time.monotonic()
-    stats = {"hef_unconverged": 0, "pushoff_failed": 0, "band_minima": 0, **quench.new_counters()}
+    stats = {"hef_unconverged": 0, "pushoff_failed": 0, "band_minima": 0, "descent_bands": 0, "descent_minima": 0,
+             **quench.new_counters()}
     stats.update(db.get("connect_stats", {}))
     dist: dict = {}
     last_log = 0.0
@@ -275,11 +289,36 @@ def run(pot, db, c, search) -> dict:
             db.set("connect_stats", stats)
             db.commit()
 
+    def descend() -> None:
+        """Descent bands from the global minimum to each of the lowest ``descend_lowest`` classes,
+        their images quenched, round after round until every such pair has had its band (a
+        round's new minima may change the global minimum and the lowest classes)."""
+        done = {tuple(p) for p in db.get("descent_pairs", [])}
+        while not out_of_time():
+            low = sorted(set(db.minima.sym), key=lambda cl: (db.minima.loss[cl - 1], cl))[: c.descend_lowest]
+            pairs = [(low[0], b) for b in low[1:] if (low[0], b) not in done]
+            if not pairs:
+                break
+            n = len(db.minima.ids)
+            for pair, found in zip(pairs, workers.map_tasks(lambda p: descent_band(pot, db, *p, c, search), pairs)):
+                m = len(db.minima.ids)
+                quench.store(db, pot, found, -1, stats)
+                done.add(pair)
+                stats["descent_bands"] += 1
+                stats["descent_minima"] += len(db.minima.ids) - m
+                db.set("descent_pairs", sorted(done))
+                db.set("connect_stats", stats)
+                db.commit()
+            log.info("descent: bands from the global minimum to %d of the lowest %d classes, %d new minima; lowest "
+                     "loss %.8f", len(pairs), c.descend_lowest, len(db.minima.ids) - n, min(db.minima.loss))
+
     def join() -> None:
         """Dijkstra cycles, then single-ended searches, until every class is joined or nothing is
         left to try."""
         nonlocal last_log
         while budget_left():
+            if c.descend_lowest:
+                descend()
             g = _Graph(db, dist)
             aimed = db.get("target_cycles", {})  # class id (str) -> cycles whose paths led to it
             retired = np.array([aimed.get(str(cl), 0) >= c.target_cycles for cl in g.classes])
