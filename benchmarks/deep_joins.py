@@ -6,8 +6,9 @@ band length ``neb_iter`` (first attempts' FIRE iterations; the experiment's own 
 ``descend_lowest`` (DESCEND: 0 for none; the experiment's own where not given), and records how
 many of the database's lowest 10 symmetry classes are joined to its global minimum
 (independently of connect's own bookkeeping: ``barriers_to_gmin`` on the exported tables, as
-``default_run.py``), descent bands, attempts, classes, CPU-seconds, and how many transition-state refinements
-converged (counted by wrapping ``connect.transition_state``), with the Hessian index at each of
+``default_run.py``), descent bands, attempts, classes, CPU-seconds, and how many
+transition-state refinements converged (counted by wrapping ``connect.transition_state``), with
+the Hessian index at each of
 their exact-Hessian cycles (by wrapping ``ef.eigh``): what a refinement stopped at cycle K with
 more than m negative eigenvalues would have saved and lost (``stop_rules``). Runs on one thread;
 writes ``benchmarks/results/deep_joins[_NAME].json``.
